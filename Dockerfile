@@ -1,0 +1,46 @@
+# The web image: Flask app, migrations and gunicorn; no compilers, no secrets.
+# Base images come from build arguments so that a registry mirror (or this
+# repository's offline stand-ins) can replace the official ones.
+ARG PYTHON_IMAGE=python:3.13-slim
+
+# --- build: resolve and install the pinned dependencies into a venv ----------
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore
+COPY requirements.txt /tmp/
+# The venv gets no pip of its own: the base image's pip installs into it.
+RUN python -m venv --without-pip /venv \
+ && python -m pip --python /venv/bin/python install --no-deps -r /tmp/requirements.txt
+
+# --- runtime: what production runs -------------------------------------------
+FROM ${PYTHON_IMAGE} AS runtime
+ENV PATH=/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1
+RUN groupadd --system --gid 10001 app \
+ && useradd --system --uid 10001 --gid app --no-create-home --home-dir /nonexistent app
+COPY --from=build /venv /venv
+WORKDIR /app
+COPY alembic.ini entrypoint.sh ./
+COPY migrations migrations
+COPY web web
+# Byte-compile as root: the app user cannot write here, and compiled modules start faster.
+RUN python -m compileall -q web migrations
+# Numeric, so that orchestrators can verify runAsNonRoot without reading /etc/passwd.
+USER 10001:10001
+EXPOSE 8000
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-m", "web.healthcheck"]
+ENTRYPOINT ["/app/entrypoint.sh"]
+CMD ["gunicorn", "--config", "python:web.gunicorn_conf", "web.wsgi:app"]
+
+# --- tools: runtime plus test and lint tools (make test, make lint, make revision)
+FROM build AS build-tools
+COPY requirements-dev.txt /tmp/
+RUN python -m pip --python /venv/bin/python install --no-deps -r /tmp/requirements-dev.txt
+
+FROM runtime AS tools
+COPY --from=build-tools /venv /venv
+COPY pyproject.toml ./
+COPY tests tests
+ENV HOME=/tmp
+CMD ["pytest"]

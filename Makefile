@@ -1,0 +1,69 @@
+# Thin task runner: each target is one docker compose command. Needs only Docker and make
+# (e2e and bench also use the host's python3 to drive the stack).
+.DEFAULT_GOAL := help
+.PHONY: help build up down logs ps shell psql revision migrate downgrade history current heads \
+        check sql test lint fmt e2e
+
+COMPOSE ?= docker compose
+DEV      = $(COMPOSE) -f docker-compose.yml -f compose.dev.yml
+# The tools container runs as you, so files it writes (new revisions) are yours.
+TOOLS    = $(COMPOSE) run --rm --user "$$(id -u):$$(id -g)" tools
+ALEMBIC  = $(TOOLS) alembic
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## build the web and tools images
+	$(COMPOSE) --profile tools build
+
+up: ## start the development stack (code mounted, reload on change) and wait until ready
+	$(DEV) up -d --build --wait
+
+down: ## stop the stack, keeping the data (make down v=1 deletes the database volume too)
+	$(DEV) --profile tools down --remove-orphans $(if $(v),-v)
+
+logs: ## follow the logs
+	$(DEV) logs -f
+
+ps: ## show the containers and their health
+	$(DEV) ps
+
+shell: ## a shell in the running web container
+	$(DEV) exec web sh
+
+psql: ## psql in the database
+	$(COMPOSE) exec db psql -U app app
+
+revision: ## autogenerate a migration from the models: make revision msg="add due date"
+	@test -n "$(msg)" || { echo 'error: say what changed: make revision msg="add due date"' >&2; exit 2; }
+	$(ALEMBIC) revision --autogenerate -m "$(msg)"
+
+migrate: ## apply the migrations up to head
+	$(ALEMBIC) upgrade head
+
+downgrade: ## roll back one migration (or to a revision: make downgrade rev=<id>)
+	$(ALEMBIC) downgrade $(or $(rev),-1)
+
+history: ## list the migrations
+	$(ALEMBIC) history --indicate-current
+
+current: ## show the database's revision
+	$(ALEMBIC) current
+
+heads: ## show the migrations' head(s)
+	$(ALEMBIC) heads
+
+check: ## fail when the models and the migrations differ
+	$(ALEMBIC) check
+
+sql: ## print the SQL an upgrade would run, for review (make sql range=<from>:<to>)
+	$(ALEMBIC) upgrade $(or $(range),head) --sql
+
+test: ## run the test suite against the stack's PostgreSQL (make test args="-k api")
+	$(TOOLS) pytest $(args)
+
+lint: ## ruff (lint and format check) and hadolint
+	$(TOOLS) sh -c 'ruff check . && ruff format --check . && hadolint Dockerfile'
+
+fmt: ## format and autofix with ruff
+	$(TOOLS) sh -c 'ruff check --fix . && ruff format .'

@@ -1,0 +1,273 @@
+"""Migrations against a real PostgreSQL: pytest-alembic's checks, env.py, the advisory lock."""
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from pytest_alembic.tests import (  # noqa: F401 (collected as tests)
+    test_model_definitions_match_ddl,
+    test_single_head_revision,
+    test_up_down_consistency,
+    test_upgrade,
+)
+
+from tests.conftest import (
+    SERVER,
+    admin_connection,
+    alembic_config,
+    database_url,
+    query,
+    recreate_database,
+)
+from web.extensions import db
+from web.schema_version import MIGRATION_LOCK_KEY, ROOT, VERSIONS_DIR, code_revisions
+
+MIGRATIONS_DB = f"{SERVER.dbname}_test_migrations"
+
+
+@pytest.fixture
+def alembic_engine(monkeypatch: pytest.MonkeyPatch) -> sa.Engine:
+    """pytest-alembic's database; env.py reaches the same one through DATABASE_URL."""
+    recreate_database(MIGRATIONS_DB)
+    monkeypatch.setenv("DATABASE_URL", database_url(MIGRATIONS_DB))
+    url = sa.URL.create(
+        "postgresql+psycopg2",
+        username=SERVER.user,
+        password=SERVER.password,
+        host=SERVER.host,
+        port=SERVER.port,
+        database=MIGRATIONS_DB,
+    )
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    yield engine
+    engine.dispose()
+
+
+def alembic_cli(*args: str, url: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["alembic", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "DATABASE_URL": url},
+    )
+
+
+def test_env_takes_the_url_from_the_app_config(fresh_database: str) -> None:
+    assert "sqlalchemy.url" not in (ROOT / "alembic.ini").read_text()
+    upgraded = alembic_cli("upgrade", "head", url=database_url(fresh_database))
+    assert upgraded.returncode == 0, upgraded.stderr
+    head = code_revisions()[1][0]
+    assert query(fresh_database, "SELECT version_num FROM alembic_version") == [(head,)]
+    current = alembic_cli("current", url=database_url(fresh_database))
+    assert f"{head} (head)" in current.stdout
+
+
+def test_env_reports_a_config_error_in_one_line() -> None:
+    result = alembic_cli("current", url="mysql://nope")
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1].startswith("error: DATABASE_URL is malformed")
+
+
+def test_offline_sql_needs_no_database() -> None:
+    result = alembic_cli("upgrade", "head", "--sql", url="postgresql://nobody@127.0.0.1:1/nothing")
+    assert result.returncode == 0, result.stderr
+    assert "CREATE TABLE projects" in result.stdout
+    assert "CREATE TABLE tasks" in result.stdout
+
+
+def autogenerate_config(version_path: Path) -> Config:
+    """Alembic's config as `alembic revision --autogenerate` sees it, writing into version_path."""
+    config = alembic_config()
+    config.cmd_opts = argparse.Namespace(autogenerate=True)
+    config.set_main_option("version_locations", f"{VERSIONS_DIR}{os.pathsep}{version_path}")
+    return config
+
+
+def test_no_model_change_writes_no_revision(tmp_path: Path) -> None:
+    config = autogenerate_config(tmp_path)
+    command.revision(config, "nothing", autogenerate=True, version_path=str(tmp_path))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_model_change_writes_a_revision(tmp_path: Path) -> None:
+    config = autogenerate_config(tmp_path)
+    scratch = sa.Table("scratch", db.metadata, sa.Column("id", sa.Integer, primary_key=True))
+    try:
+        command.revision(config, "add scratch", autogenerate=True, version_path=str(tmp_path))
+    finally:
+        db.metadata.remove(scratch)
+    [written] = tmp_path.iterdir()
+    text = written.read_text()
+    assert "op.create_table(" in text
+    assert '"scratch"' in text
+    # The file name starts with a sortable date: 2026_11_25_1730-<rev>_add_scratch.py
+    assert written.name[:4].isdigit() and written.name[4] == "_"
+    assert written.name.endswith("_add_scratch.py")
+
+
+def waiting_for_migration_lock(database: str) -> int:
+    return query(
+        database,
+        """
+        SELECT count(*) FROM pg_locks JOIN pg_database d ON d.oid = pg_locks.database
+        WHERE locktype = 'advisory' AND NOT granted AND d.datname = %s""",
+        database,
+    )[0][0]
+
+
+def test_concurrent_upgrades_wait_for_the_lock_and_migrate_once(fresh_database: str) -> None:
+    holder = admin_connection(fresh_database)
+    with holder.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+    env = {**os.environ, "DATABASE_URL": database_url(fresh_database)}
+    upgrades = [
+        subprocess.Popen(
+            ["alembic", "upgrade", "head"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    try:
+        deadline = time.monotonic() + 30
+        while waiting_for_migration_lock(fresh_database) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert waiting_for_migration_lock(fresh_database) == 2
+        assert all(upgrade.poll() is None for upgrade in upgrades)
+        assert query(fresh_database, "SELECT to_regclass('alembic_version')") == [(None,)]
+    finally:
+        holder.close()  # releases the lock
+    outputs = [upgrade.communicate(timeout=120)[0] for upgrade in upgrades]
+    assert [upgrade.returncode for upgrade in upgrades] == [0, 0], outputs
+    assert sum("Running upgrade" in output for output in outputs) == 1
+    assert query(fresh_database, "SELECT count(*) FROM alembic_version") == [(1,)]
+
+
+def test_lock_wait_is_bounded(fresh_database: str) -> None:
+    holder = admin_connection(fresh_database)
+    with holder.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+    try:
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url(fresh_database),
+            "MIGRATION_LOCK_WAIT_MS": "500",
+        }
+        result = subprocess.run(
+            ["alembic", "upgrade", "head"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        holder.close()
+    assert result.returncode != 0
+    assert "lock timeout" in result.stderr
+
+
+# --- the entrypoint's start-up step (web/startup.py) -------------------------
+
+
+def startup(database: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "web.startup"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "DATABASE_URL": database_url(database), "PYTHONPATH": str(cwd)},
+        check=False,
+    )
+
+
+def test_startup_migrates_an_empty_database_then_takes_the_fast_path(fresh_database: str) -> None:
+    first = startup(fresh_database)
+    assert first.returncode == 0, first.stderr
+    assert "migrating from an empty database" in first.stderr
+    second = startup(fresh_database)
+    assert second.returncode == 0, second.stderr
+    assert "nothing to migrate" in second.stderr
+    assert "alembic" not in second.stderr.lower().replace("alembic_version", "")
+
+
+def test_startup_refuses_a_database_ahead_of_the_code(fresh_database: str) -> None:
+    command.upgrade(alembic_config(), "head")
+    query(fresh_database, "UPDATE alembic_version SET version_num = 'f00dfeed'")
+    before = query(fresh_database, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+    result = startup(fresh_database)
+    assert result.returncode == 1
+    head = code_revisions()[1][0]
+    assert (
+        f"error: database is at revision f00dfeed, which this code does not know (its head is {head})"
+        in result.stderr
+    )
+    assert query(fresh_database, "SELECT version_num FROM alembic_version") == [("f00dfeed",)]
+    assert (
+        query(fresh_database, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+        == before
+    )
+
+
+def copy_of_the_app(tmp_path: Path) -> Path:
+    for name in ("web", "migrations"):
+        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "alembic.ini", tmp_path)
+    return tmp_path
+
+
+def add_revision(app: Path, revision: str, down: str, body: str = "pass") -> None:
+    (app / "migrations" / "versions" / f"2099_01_01_0000-{revision}_test.py").write_text(
+        f'revision = "{revision}"\ndown_revision = "{down}"\nbranch_labels = None\ndepends_on = None\n\n'
+        f"from alembic import op\n\n\ndef upgrade():\n    {body}\n\n\ndef downgrade():\n    pass\n"
+    )
+
+
+def test_startup_refuses_multiple_heads(tmp_path: Path, fresh_database: str) -> None:
+    app = copy_of_the_app(tmp_path)
+    head = code_revisions()[1][0]
+    add_revision(app, "branch1", head)
+    add_revision(app, "branch2", head)
+    result = startup(fresh_database, cwd=app)
+    assert result.returncode == 1
+    assert "error: the migrations have 2 heads (branch1, branch2)" in result.stderr
+    assert query(fresh_database, "SELECT to_regclass('alembic_version')") == [(None,)]
+
+
+def test_a_failing_migration_leaves_the_previous_revision(
+    tmp_path: Path, fresh_database: str
+) -> None:
+    app = copy_of_the_app(tmp_path)
+    head = code_revisions()[1][0]
+    add_revision(
+        app,
+        "halfway",
+        head,
+        'op.execute("CREATE TABLE half_done (id int)")\n    raise RuntimeError("boom")',
+    )
+    result = startup(fresh_database, cwd=app)
+    assert result.returncode == 1
+    assert "error: migration failed: RuntimeError: boom" in result.stderr
+    # transaction_per_migration: the good revision is committed, the failed one left no trace.
+    assert query(fresh_database, "SELECT version_num FROM alembic_version") == [(head,)]
+    assert query(fresh_database, "SELECT to_regclass('half_done')") == [(None,)]
+    add_revision(app, "halfway", head, 'op.execute("CREATE TABLE half_done (id int)")')
+    fixed = startup(fresh_database, cwd=app)
+    assert fixed.returncode == 0, fixed.stderr
+    assert query(fresh_database, "SELECT version_num FROM alembic_version") == [("halfway",)]

@@ -1,0 +1,63 @@
+"""The fast revision scan agrees with Alembic, on the real tree and on branched ones."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from web.schema_version import (
+    VERSIONS_DIR,
+    UnreadableRevision,
+    _alembic_revisions,
+    code_revisions,
+    heads_of,
+    scan_revisions,
+)
+
+
+def test_scan_matches_alembic_on_the_real_migrations() -> None:
+    graph = scan_revisions()
+    known, heads = _alembic_revisions(VERSIONS_DIR)
+    assert set(graph) == known
+    assert heads_of(graph) == heads
+    assert len(heads) == 1
+
+
+def write(path: Path, revision: str, down: str) -> None:
+    path.write_text(
+        f'"""r"""\nfrom collections.abc import Sequence\n\nrevision: str = "{revision}"\n'
+        f"down_revision: str | Sequence[str] | None = {down}\n"
+        "branch_labels = None\ndepends_on = None\n\n\ndef upgrade() -> None:\n    pass\n\n\n"
+        "def downgrade() -> None:\n    pass\n"
+    )
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    versions = tmp_path / "migrations" / "versions"
+    versions.mkdir(parents=True)
+    shutil.copy(VERSIONS_DIR.parent / "script.py.mako", versions.parent)
+    write(versions / "a.py", "aaa", "None")
+    write(versions / "b.py", "bbb", '"aaa"')
+    write(versions / "c.py", "ccc", "'aaa'")
+    return versions
+
+
+def test_scan_matches_alembic_with_branches_and_merges(tree: Path) -> None:
+    assert heads_of(scan_revisions(tree)) == _alembic_revisions(tree)[1] == ["bbb", "ccc"]
+    write(tree / "d.py", "ddd", '("bbb", "ccc")')
+    assert heads_of(scan_revisions(tree)) == _alembic_revisions(tree)[1] == ["ddd"]
+
+
+def test_unusual_files_fall_back_to_alembic(tree: Path) -> None:
+    (tree / "e.py").write_text(
+        'revision = "eee"\ndown_revision = compute()\n\n\ndef compute():\n    return "bbb"\n'
+    )
+    with pytest.raises(UnreadableRevision):
+        scan_revisions(tree)
+    (tree / "e.py").write_text(
+        'PARENT = "bbb"\nrevision = "eee"\ndown_revision = PARENT\nbranch_labels = None\ndepends_on = None\n'
+    )
+    with pytest.raises(UnreadableRevision):
+        scan_revisions(tree)
+    assert code_revisions(tree) == (frozenset({"aaa", "bbb", "ccc", "eee"}), ("ccc", "eee"))

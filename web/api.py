@@ -1,0 +1,156 @@
+"""The JSON API for projects and their tasks, under /api."""
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from flask import Blueprint, Response, request, url_for
+from pydantic import BaseModel
+from sqlalchemy import select
+from werkzeug.exceptions import NotFound, UnsupportedMediaType
+
+from web import schemas
+from web.extensions import db
+from web.models import Project, Task
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+ID = f"int(max={schemas.MAX_ID})"  # unsigned: a negative id does not match and is a 404
+
+
+def operation(
+    summary: str,
+    response: type[BaseModel] | None,
+    *,
+    status: int = 200,
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+) -> Callable:
+    """Attach what /openapi.json says about a view, next to the view itself."""
+
+    def attach(view: Callable) -> Callable:
+        view.openapi = {  # type: ignore[attr-defined]
+            "summary": summary,
+            "response": response,
+            "status": status,
+            "body": body,
+            "query": query,
+        }
+        return view
+
+    return attach
+
+
+def parse_body[Body: BaseModel](model: type[Body]) -> Body:
+    if not request.is_json:
+        raise UnsupportedMediaType("send the body as application/json")
+    return model.model_validate_json(request.get_data())
+
+
+def render(model: type[BaseModel], row: Any, status: int = 200, **headers: str) -> Response:
+    body = model.model_validate(row).model_dump_json()
+    return Response(body, status, headers, mimetype="application/json")
+
+
+def render_page(model: type[BaseModel], rows: Sequence[Any], limit: int) -> Response:
+    more = len(rows) > limit
+    page = {"items": rows[:limit], "next_after": rows[limit - 1].id if more else None}
+    return render(model, page)
+
+
+def select_page(query: Any, column: Any) -> tuple[list[Any], int]:
+    page = schemas.PageQuery.model_validate(request.args.to_dict())
+    statement = query.where(column > page.after).order_by(column).limit(page.limit + 1)
+    return list(db.session.scalars(statement)), page.limit
+
+
+def get_or_404[Row: (Project, Task)](model: type[Row], row_id: int) -> Row:
+    row = db.session.get(model, row_id)
+    if row is None:
+        raise NotFound(f"{model.__tablename__[:-1]} {row_id} does not exist")
+    return row
+
+
+def update(row: Any, changes: BaseModel, model: type[BaseModel]) -> Response:
+    for name, value in changes.model_dump(exclude_unset=True).items():
+        setattr(row, name, value)
+    db.session.commit()
+    return render(model, row)
+
+
+def delete(row: Any) -> Response:
+    db.session.delete(row)
+    db.session.commit()
+    return Response(status=204)
+
+
+@bp.get("/projects")
+@operation("List projects, oldest first", schemas.ProjectPage, query=schemas.PageQuery)
+def list_projects() -> Response:
+    rows, limit = select_page(select(Project), Project.id)
+    return render_page(schemas.ProjectPage, rows, limit)
+
+
+@bp.post("/projects")
+@operation("Create a project", schemas.Project, status=201, body=schemas.ProjectCreate)
+def create_project() -> Response:
+    project = Project(**parse_body(schemas.ProjectCreate).model_dump(exclude_unset=True))
+    db.session.add(project)
+    db.session.commit()
+    location = url_for(".get_project", project_id=project.id)
+    return render(schemas.Project, project, 201, Location=location)
+
+
+@bp.get(f"/projects/<{ID}:project_id>")
+@operation("Fetch a project", schemas.Project)
+def get_project(project_id: int) -> Response:
+    return render(schemas.Project, get_or_404(Project, project_id))
+
+
+@bp.patch(f"/projects/<{ID}:project_id>")
+@operation("Change a project", schemas.Project, body=schemas.ProjectUpdate)
+def update_project(project_id: int) -> Response:
+    changes = parse_body(schemas.ProjectUpdate)
+    return update(get_or_404(Project, project_id), changes, schemas.Project)
+
+
+@bp.delete(f"/projects/<{ID}:project_id>")
+@operation("Delete a project and its tasks", None, status=204)
+def delete_project(project_id: int) -> Response:
+    return delete(get_or_404(Project, project_id))
+
+
+@bp.get(f"/projects/<{ID}:project_id>/tasks")
+@operation("List a project's tasks, oldest first", schemas.TaskPage, query=schemas.PageQuery)
+def list_tasks(project_id: int) -> Response:
+    get_or_404(Project, project_id)
+    rows, limit = select_page(select(Task).where(Task.project_id == project_id), Task.id)
+    return render_page(schemas.TaskPage, rows, limit)
+
+
+@bp.post(f"/projects/<{ID}:project_id>/tasks")
+@operation("Add a task to a project", schemas.Task, status=201, body=schemas.TaskCreate)
+def create_task(project_id: int) -> Response:
+    fields = parse_body(schemas.TaskCreate).model_dump(exclude_unset=True)
+    task = Task(project_id=get_or_404(Project, project_id).id, **fields)
+    db.session.add(task)
+    db.session.commit()
+    return render(schemas.Task, task, 201, Location=url_for(".get_task", task_id=task.id))
+
+
+@bp.get(f"/tasks/<{ID}:task_id>")
+@operation("Fetch a task", schemas.Task)
+def get_task(task_id: int) -> Response:
+    return render(schemas.Task, get_or_404(Task, task_id))
+
+
+@bp.patch(f"/tasks/<{ID}:task_id>")
+@operation("Change a task", schemas.Task, body=schemas.TaskUpdate)
+def update_task(task_id: int) -> Response:
+    changes = parse_body(schemas.TaskUpdate)
+    return update(get_or_404(Task, task_id), changes, schemas.Task)
+
+
+@bp.delete(f"/tasks/<{ID}:task_id>")
+@operation("Delete a task", None, status=204)
+def delete_task(task_id: int) -> Response:
+    return delete(get_or_404(Task, task_id))

@@ -1,0 +1,188 @@
+"""Every setting, read from the environment in this one place.
+
+Only the standard library is imported here: the entrypoint's start-up check
+(`web.startup`) loads settings before Flask or SQLAlchemy are imported, and
+that check is on the path of every container start.
+
+A secret may be given as NAME or as NAME_FILE (a path, as Docker and
+Kubernetes secrets are mounted). Every error names the variable at fault and
+never prints a password.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+SCHEMES = ("postgresql", "postgres", "postgresql+psycopg2")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message is one line naming it."""
+
+
+@dataclass(frozen=True)
+class DatabaseURL:
+    host: str
+    port: int
+    dbname: str
+    user: str | None
+    password: str | None = field(repr=False)
+    options: dict[str, str]
+
+    def redacted(self) -> str:
+        auth = f"{self.user}:***@" if self.password else (f"{self.user}@" if self.user else "")
+        return f"postgresql://{auth}{self.host}:{self.port}/{self.dbname}"
+
+    def connect_kwargs(self) -> dict[str, str | int]:
+        """Keyword arguments for psycopg2.connect (also used by the SQLAlchemy engine)."""
+        kwargs: dict[str, str | int] = {"host": self.host, "port": self.port, "dbname": self.dbname}
+        if self.user:
+            kwargs["user"] = self.user
+        if self.password:
+            kwargs["password"] = self.password
+        return {**kwargs, **self.options}
+
+
+@dataclass(frozen=True)
+class Settings:
+    database: DatabaseURL
+    secret_key: str
+    debug: bool
+    log_level: str
+    max_content_length: int
+    db_connect_timeout: int
+    db_statement_timeout_ms: int
+    db_pool_size: int
+    db_wait_timeout: int
+    migrate_on_start: bool
+    migration_lock_wait_ms: int
+    migration_lock_timeout_ms: int
+    port: int
+    web_concurrency: int
+    gunicorn_threads: int
+    gunicorn_timeout: int
+    gunicorn_graceful_timeout: int
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    env = _Env(os.environ if environ is None else environ)
+    debug = env.boolean("DEBUG", False)
+    secret_key = env.secret("SECRET_KEY")
+    if not secret_key:
+        if not debug:
+            raise ConfigError("SECRET_KEY is not set (required unless DEBUG=true)")
+        secret_key = "debug-only-insecure-key"  # noqa: S105 (only with DEBUG=true)
+    return Settings(
+        database=_database_url(env),
+        secret_key=secret_key,
+        debug=debug,
+        log_level=env.choice("LOG_LEVEL", "INFO", LOG_LEVELS),
+        max_content_length=env.integer("MAX_CONTENT_LENGTH", 64 * 1024, minimum=1),
+        db_connect_timeout=env.integer("DB_CONNECT_TIMEOUT", 3, minimum=1),
+        db_statement_timeout_ms=env.integer("DB_STATEMENT_TIMEOUT_MS", 10_000, minimum=0),
+        db_pool_size=env.integer("DB_POOL_SIZE", 5, minimum=1),
+        db_wait_timeout=env.integer("DB_WAIT_TIMEOUT", 60, minimum=0),
+        migrate_on_start=env.boolean("MIGRATE_ON_START", True),
+        migration_lock_wait_ms=env.integer("MIGRATION_LOCK_WAIT_MS", 300_000, minimum=1),
+        migration_lock_timeout_ms=env.integer("MIGRATION_LOCK_TIMEOUT_MS", 5_000, minimum=0),
+        port=env.integer("PORT", 8000, minimum=1, maximum=65535),
+        web_concurrency=env.integer("WEB_CONCURRENCY", 2 * available_cpus() + 1, minimum=1),
+        gunicorn_threads=env.integer("GUNICORN_THREADS", 4, minimum=1),
+        gunicorn_timeout=env.integer("GUNICORN_TIMEOUT", 30, minimum=1),
+        gunicorn_graceful_timeout=env.integer("GUNICORN_GRACEFUL_TIMEOUT", 20, minimum=1),
+    )
+
+
+def available_cpus() -> int:
+    """CPUs this container may use: the cgroup quota when one is set, else the affinity mask."""
+    cpus = len(os.sched_getaffinity(0))
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if quota != "max":
+            cpus = min(cpus, max(1, round(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return cpus
+
+
+def _database_url(env: _Env) -> DatabaseURL:
+    raw = env.secret("DATABASE_URL")
+    if not raw:
+        raise ConfigError("DATABASE_URL is not set (e.g. postgresql://user@db:5432/app)")
+    try:
+        url = urlsplit(raw)
+        port = url.port or 5432
+    except ValueError as exc:  # bad port or bracketed host
+        raise ConfigError(f"DATABASE_URL is malformed: {exc}") from None
+    if url.scheme not in SCHEMES:
+        raise ConfigError(
+            f"DATABASE_URL is malformed: scheme must be postgresql:// (got {url.scheme or 'none'!r})"
+        )
+    dbname = unquote(url.path.lstrip("/"))
+    if not url.hostname or not dbname:
+        raise ConfigError("DATABASE_URL is malformed: it needs a host and a database name")
+    password = env.secret("DATABASE_PASSWORD") or (unquote(url.password) if url.password else None)
+    return DatabaseURL(
+        host=url.hostname,
+        port=port,
+        dbname=dbname,
+        user=unquote(url.username) if url.username else None,
+        password=password,
+        options=dict(parse_qsl(url.query)),
+    )
+
+
+class _Env:
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+
+    def get(self, name: str) -> str | None:
+        value = self.environ.get(name, "").strip()
+        return value or None
+
+    def secret(self, name: str) -> str | None:
+        """NAME, or the contents of the file named by NAME_FILE; not both."""
+        path = self.get(f"{name}_FILE")
+        if path is None:
+            return self.environ.get(name) or None
+        if self.environ.get(name):
+            raise ConfigError(f"{name} and {name}_FILE are both set; set only one")
+        try:
+            return Path(path).read_text(encoding="utf-8").rstrip("\r\n") or None
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or type(exc).__name__
+            raise ConfigError(f"{name}_FILE: cannot read {path}: {reason}") from None
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self.get(name)
+        if value is None:
+            return default
+        if value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if value.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name} must be true or false (got {value!r})")
+
+    def integer(self, name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
+        value = self.get(name)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise ConfigError(f"{name} must be an integer (got {value!r})") from None
+        if number < minimum or (maximum is not None and number > maximum):
+            bounds = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+            raise ConfigError(f"{name} must be {bounds} (got {number})")
+        return number
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = (self.get(name) or default).upper()
+        if value not in choices:
+            raise ConfigError(f"{name} must be one of {', '.join(choices)} (got {value!r})")
+        return value

@@ -1,0 +1,85 @@
+"""Which Alembic revision the code expects, and which one a database is at.
+
+Reading the revision files with a regular expression takes milliseconds,
+where importing Alembic to ask its ScriptDirectory takes most of a second;
+the entrypoint runs this on every container start. A file this scan cannot
+read makes it fall back to Alembic itself, so an unusual revision file costs
+time, never a wrong answer. `tests/test_schema_version.py` holds the two
+methods to the same result.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+ALEMBIC_INI = ROOT / "alembic.ini"
+VERSIONS_DIR = ROOT / "migrations" / "versions"
+# The PostgreSQL advisory lock that serialises `alembic upgrade` runs (migrations/env.py).
+MIGRATION_LOCK_KEY = 0x466C_61736B_4D67  # "FlaskMg"; any fixed 64-bit number would do
+
+_REVISION = re.compile(r"^revision(?:\s*:[^=]+)?\s*=\s*['\"](\w+)['\"]\s*$", re.M)
+_DOWN_REVISION = re.compile(r"^down_revision(?:\s*:[^=]+)?\s*=\s*(.+)$", re.M)
+_QUOTED = re.compile(r"['\"](\w+)['\"]")
+_DOWN_LITERAL = re.compile(
+    r"^(None|['\"]\w+['\"]|\(\s*(['\"]\w+['\"]\s*,\s*)+(['\"]\w+['\"])?\s*\))$"
+)
+
+
+class UnreadableRevision(Exception):
+    """A revision file is not in a shape the fast scan understands."""
+
+
+def scan_revisions(versions_dir: Path = VERSIONS_DIR) -> dict[str, tuple[str, ...]]:
+    """Map each revision id to the ids it revises, read straight from the files."""
+    graph: dict[str, tuple[str, ...]] = {}
+    for path in sorted(versions_dir.glob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        revision = _REVISION.findall(text)
+        down = _DOWN_REVISION.findall(text)
+        if len(revision) != 1 or len(down) != 1 or not _DOWN_LITERAL.match(down[0].strip()):
+            raise UnreadableRevision(path.name)
+        graph[revision[0]] = tuple(_QUOTED.findall(down[0]))
+    return graph
+
+
+def heads_of(graph: dict[str, tuple[str, ...]]) -> list[str]:
+    revised = {parent for parents in graph.values() for parent in parents}
+    return sorted(rev for rev in graph if rev not in revised)
+
+
+def _alembic_revisions(versions_dir: Path) -> tuple[set[str], list[str]]:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config(str(ALEMBIC_INI))
+    config.set_main_option("script_location", str(versions_dir.parent))
+    script = ScriptDirectory.from_config(config)
+    return {rev.revision for rev in script.walk_revisions()}, sorted(script.get_heads())
+
+
+@cache
+def code_revisions(versions_dir: Path = VERSIONS_DIR) -> tuple[frozenset[str], tuple[str, ...]]:
+    """(every revision id the code knows, its heads)."""
+    try:
+        graph = scan_revisions(versions_dir)
+        return frozenset(graph), tuple(heads_of(graph))
+    except UnreadableRevision:
+        known, heads = _alembic_revisions(versions_dir)
+        return frozenset(known), tuple(heads)
+
+
+def database_revisions(cursor: Any) -> tuple[str, ...]:
+    """The revisions stamped in a database (empty when it was never migrated).
+
+    Takes a DB-API cursor, so that the entrypoint can call it over a bare
+    psycopg2 connection and the app over SQLAlchemy's.
+    """
+    cursor.execute("SELECT to_regclass('alembic_version') IS NOT NULL")
+    if not cursor.fetchone()[0]:
+        return ()
+    cursor.execute("SELECT version_num FROM alembic_version ORDER BY version_num")
+    return tuple(row[0] for row in cursor.fetchall())

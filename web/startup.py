@@ -1,0 +1,110 @@
+"""Run by entrypoint.sh before the server: wait for the database, then bring it to the code's head.
+
+The common case, a database already at head, is answered by reading
+alembic_version over a bare psycopg2 connection, without importing Flask,
+SQLAlchemy or Alembic. Only when there is work to do does it run Alembic,
+whose env.py serialises concurrent upgrades with an advisory lock.
+
+Every failure is one line on stderr and a non-zero exit, so the container
+stops instead of serving against the wrong schema.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from web.config import ConfigError, Settings, load_settings
+from web.schema_version import ALEMBIC_INI, code_revisions, database_revisions
+
+# Errors that waiting will not cure.
+FATAL_CONNECT_ERRORS = ("password authentication failed", "does not exist", "no pg_hba.conf entry")
+
+
+class StartupError(Exception):
+    pass
+
+
+def log(message: str) -> None:
+    print(f"startup: {message}", file=sys.stderr, flush=True)
+
+
+def first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def wait_for_database(settings: Settings) -> Any:
+    """A psycopg2 connection, once the database accepts one; give up after DB_WAIT_TIMEOUT."""
+    import psycopg2
+
+    db = settings.database
+    kwargs = {"connect_timeout": settings.db_connect_timeout, **db.connect_kwargs()}
+    deadline = time.monotonic() + settings.db_wait_timeout
+    waiting = False
+    while True:
+        try:
+            return psycopg2.connect(**kwargs)
+        except psycopg2.OperationalError as exc:
+            reason = first_line(exc)
+            if any(fatal in reason for fatal in FATAL_CONNECT_ERRORS):
+                raise StartupError(f"cannot use database {db.redacted()}: {reason}") from None
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise StartupError(
+                    f"database {db.host}:{db.port} not reachable after "
+                    f"{settings.db_wait_timeout}s (DB_WAIT_TIMEOUT): {reason}"
+                ) from None
+            if not waiting:
+                log(f"waiting up to {settings.db_wait_timeout}s for {db.host}:{db.port}: {reason}")
+                waiting = True
+            time.sleep(min(1.0, remaining))
+
+
+def migrate(connection: Any) -> None:
+    known, heads = code_revisions()
+    if len(heads) > 1:
+        raise StartupError(
+            f"the migrations have {len(heads)} heads ({', '.join(heads)}); "
+            "merge them with `alembic merge` before deploying"
+        )
+    with connection.cursor() as cursor:
+        current = database_revisions(cursor)
+    connection.close()
+    if current == heads:
+        log(f"database is at head {', '.join(heads) or '(no migrations)'}; nothing to migrate")
+        return
+    unknown = [revision for revision in current if revision not in known]
+    if unknown:
+        raise StartupError(
+            f"database is at revision {', '.join(unknown)}, which this code does not know "
+            f"(its head is {', '.join(heads) or 'none'}); refusing to start, nothing was changed"
+        )
+    log(f"migrating from {', '.join(current) or 'an empty database'} to {heads[0]}")
+    from alembic import command
+    from alembic.config import Config
+
+    try:
+        command.upgrade(Config(str(ALEMBIC_INI)), "head")
+    except Exception as exc:
+        raise StartupError(f"migration failed: {type(exc).__name__}: {first_line(exc)}") from None
+
+
+def main() -> int:
+    try:
+        settings = load_settings()
+        connection = wait_for_database(settings)
+        if settings.migrate_on_start:
+            migrate(connection)
+        else:
+            connection.close()
+            log("MIGRATE_ON_START is false: not migrating")
+    except (ConfigError, StartupError) as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
