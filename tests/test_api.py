@@ -63,6 +63,12 @@ def test_tasks_belong_to_a_project_and_go_with_it(client: FlaskClient) -> None:
     assert_error(client.get(f"/api/tasks/{task['id']}"), 404, "not_found")
 
 
+def test_integral_numbers_are_integers(client: FlaskClient) -> None:
+    # JSON Schema counts 2.0 as an integer; so does the API. 1.5 is refused (below).
+    task = create_task(client, create_project(client)["id"], priority=2.0)
+    assert task["priority"] == 2
+
+
 def test_delete_task(client: FlaskClient) -> None:
     task = create_task(client, create_project(client)["id"])
     assert client.delete(f"/api/tasks/{task['id']}").status_code == 204

@@ -14,8 +14,6 @@ from web.models import Project, Task
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
-ID = f"int(max={schemas.MAX_ID})"  # unsigned: a negative id does not match and is a 404
-
 
 def operation(
     summary: str,
@@ -64,7 +62,8 @@ def select_page(query: Any, column: Any) -> tuple[list[Any], int]:
 
 
 def get_or_404[Row: (Project, Task)](model: type[Row], row_id: int) -> Row:
-    row = db.session.get(model, row_id)
+    """The row, or a 404. Ids are unsigned in routes, so a negative one never gets here."""
+    row = db.session.get(model, row_id) if row_id <= schemas.MAX_ID else None
     if row is None:
         raise NotFound(f"{model.__tablename__[:-1]} {row_id} does not exist")
     return row
@@ -100,26 +99,26 @@ def create_project() -> Response:
     return render(schemas.Project, project, 201, Location=location)
 
 
-@bp.get(f"/projects/<{ID}:project_id>")
+@bp.get("/projects/<int:project_id>")
 @operation("Fetch a project", schemas.Project)
 def get_project(project_id: int) -> Response:
     return render(schemas.Project, get_or_404(Project, project_id))
 
 
-@bp.patch(f"/projects/<{ID}:project_id>")
+@bp.patch("/projects/<int:project_id>")
 @operation("Change a project", schemas.Project, body=schemas.ProjectUpdate)
 def update_project(project_id: int) -> Response:
     changes = parse_body(schemas.ProjectUpdate)
     return update(get_or_404(Project, project_id), changes, schemas.Project)
 
 
-@bp.delete(f"/projects/<{ID}:project_id>")
+@bp.delete("/projects/<int:project_id>")
 @operation("Delete a project and its tasks", None, status=204)
 def delete_project(project_id: int) -> Response:
     return delete(get_or_404(Project, project_id))
 
 
-@bp.get(f"/projects/<{ID}:project_id>/tasks")
+@bp.get("/projects/<int:project_id>/tasks")
 @operation("List a project's tasks, oldest first", schemas.TaskPage, query=schemas.PageQuery)
 def list_tasks(project_id: int) -> Response:
     get_or_404(Project, project_id)
@@ -127,7 +126,7 @@ def list_tasks(project_id: int) -> Response:
     return render_page(schemas.TaskPage, rows, limit)
 
 
-@bp.post(f"/projects/<{ID}:project_id>/tasks")
+@bp.post("/projects/<int:project_id>/tasks")
 @operation("Add a task to a project", schemas.Task, status=201, body=schemas.TaskCreate)
 def create_task(project_id: int) -> Response:
     fields = parse_body(schemas.TaskCreate).model_dump(exclude_unset=True)
@@ -137,20 +136,20 @@ def create_task(project_id: int) -> Response:
     return render(schemas.Task, task, 201, Location=url_for(".get_task", task_id=task.id))
 
 
-@bp.get(f"/tasks/<{ID}:task_id>")
+@bp.get("/tasks/<int:task_id>")
 @operation("Fetch a task", schemas.Task)
 def get_task(task_id: int) -> Response:
     return render(schemas.Task, get_or_404(Task, task_id))
 
 
-@bp.patch(f"/tasks/<{ID}:task_id>")
+@bp.patch("/tasks/<int:task_id>")
 @operation("Change a task", schemas.Task, body=schemas.TaskUpdate)
 def update_task(task_id: int) -> Response:
     changes = parse_body(schemas.TaskUpdate)
     return update(get_or_404(Task, task_id), changes, schemas.Task)
 
 
-@bp.delete(f"/tasks/<{ID}:task_id>")
+@bp.delete("/tasks/<int:task_id>")
 @operation("Delete a task", None, status=204)
 def delete_task(task_id: int) -> Response:
     return delete(get_or_404(Task, task_id))

@@ -13,7 +13,7 @@ from web import schemas
 bp = Blueprint("openapi", __name__)
 
 REF = "#/components/schemas/{model}"
-_PARAM = re.compile(r"<int\(max=(\d+)\):(\w+)>")
+_PARAM = re.compile(r"<int:(\w+)>")
 # The errors an operation may answer (web/errors.py), by what it takes.
 ANY_ERRORS = {404: "Not found", 503: "Database unavailable"}
 QUERY_ERRORS = {422: "Invalid query parameter"}
@@ -40,7 +40,7 @@ def build_document(app: Flask) -> dict[str, Any]:
         if spec is None:
             continue
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
-            path = _PARAM.sub(r"{\2}", rule.rule)
+            path = _PARAM.sub(r"{\1}", rule.rule)
             paths.setdefault(path, {})[method.lower()] = _operation(rule.rule, spec, components)
     return {
         "openapi": "3.1.0",
@@ -67,9 +67,9 @@ def _operation(rule: str, spec: dict[str, Any], components: dict[str, Any]) -> d
             "name": name,
             "in": "path",
             "required": True,
-            "schema": {"type": "integer", "minimum": 0, "maximum": int(maximum)},
+            "schema": {"type": "integer", "minimum": 0, "maximum": schemas.MAX_ID},
         }
-        for maximum, name in _PARAM.findall(rule)
+        for name in _PARAM.findall(rule)
     ]
     if spec["query"] is not None:
         for name, prop in spec["query"].model_json_schema()["properties"].items():

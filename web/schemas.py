@@ -4,7 +4,7 @@ OpenAPI document is generated from them, so the two cannot drift apart."""
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from web.models import DESCRIPTION_MAX, NAME_MAX, PRIORITY_RANGE, TITLE_MAX
 
@@ -15,7 +15,18 @@ _NO_NUL = r"^[^\x00]*$"
 Name = Annotated[str, StringConstraints(min_length=1, max_length=NAME_MAX, pattern=_NO_NUL)]
 Description = Annotated[str, StringConstraints(max_length=DESCRIPTION_MAX, pattern=_NO_NUL)]
 Title = Annotated[str, StringConstraints(min_length=1, max_length=TITLE_MAX, pattern=_NO_NUL)]
-Priority = Annotated[int, Field(ge=PRIORITY_RANGE[0], le=PRIORITY_RANGE[1])]
+
+
+def _integral_float_as_int(value: object) -> object:
+    # JSON Schema counts 3.0 as an integer, so the API does too; 3.5 and "3" stay errors.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Priority = Annotated[
+    int,
+    Field(ge=PRIORITY_RANGE[0], le=PRIORITY_RANGE[1]),
+    BeforeValidator(_integral_float_as_int),
+]
 
 
 class _Input(BaseModel):
