@@ -67,3 +67,13 @@ lint: ## ruff (lint and format check) and hadolint
 
 fmt: ## format and autofix with ruff
 	$(TOOLS) sh -c 'ruff check --fix . && ruff format .'
+
+# The host-side suites drive docker compose, so they run on the host, in a venv of their own.
+VENV = .venv
+$(VENV)/.installed: e2e/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --quiet --disable-pip-version-check -r e2e/requirements.txt
+	touch $@
+
+e2e: $(VENV)/.installed ## fault-injection suite against the real stack (needs python3 on the host)
+	$(VENV)/bin/pytest e2e $(args)

@@ -1,0 +1,134 @@
+"""While serving: a database restart under traffic, and a graceful shutdown mid-request."""
+
+import subprocess
+import threading
+import time
+
+import requests
+
+from e2e.conftest import BASE, Stack, create_project
+
+
+def test_database_restart_under_traffic_fails_fast_then_recovers(running: Stack) -> None:
+    project = create_project("steady")
+    started_at = running.container("web")["State"]["StartedAt"]
+    results: list[tuple[float, int | str, float]] = []
+    stop = threading.Event()
+
+    def traffic() -> None:
+        session = requests.Session()
+        deadline = time.monotonic() + 90
+        while not stop.is_set() and time.monotonic() < deadline:
+            sent = time.monotonic()
+            try:
+                response = session.get(f"{BASE}/api/projects/{project['id']}", timeout=10)
+                outcome: int | str = response.status_code
+                if response.status_code == 503:
+                    assert response.json()["error"] == "database_unavailable"
+            except requests.RequestException as exc:
+                outcome = type(exc).__name__
+            results.append((sent, outcome, time.monotonic() - sent))
+            time.sleep(0.02)
+
+    worker = threading.Thread(target=traffic)
+    worker.start()
+    try:
+        time.sleep(2)
+        running.compose("restart", "db")
+        running.compose("up", "-d", "--wait", "db")
+        back = time.monotonic()
+        time.sleep(8)
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+
+    outcomes = {outcome for _, outcome, _ in results}
+    assert outcomes <= {200, 503}, outcomes
+    assert 503 in outcomes, "the outage was not observed"
+    slowest = max(took for _, _, took in results)
+    assert slowest < 5, f"a request hung for {slowest:.1f}s during the outage"
+    # Within 3 s of the database being healthy again, every request succeeds.
+    after = [outcome for sent, outcome, _ in results if sent > back + 3]
+    assert after and set(after) == {200}, after
+    assert running.container("web")["State"]["StartedAt"] == started_at
+    assert running.container("web")["RestartCount"] == 0
+
+
+def waiting_on_locks(stack: Stack) -> int:
+    return int(stack.psql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"))
+
+
+def test_graceful_shutdown_finishes_in_flight_requests(running: Stack) -> None:
+    project = create_project("slow")
+    # Hold a lock that the reads must wait for: real slow requests, no test-only endpoint.
+    locker = subprocess.Popen(
+        [
+            *running.base,
+            "exec",
+            "-T",
+            "db",
+            "psql",
+            "-U",
+            "app",
+            "-d",
+            "app",
+            "-c",
+            "BEGIN; LOCK TABLE projects IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(6); COMMIT;",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=running.env,
+    )
+    statuses: list[int | str] = []
+
+    def slow_read() -> None:
+        try:
+            response = requests.get(f"{BASE}/api/projects/{project['id']}", timeout=30)
+            statuses.append(response.status_code)
+        except requests.RequestException as exc:
+            statuses.append(type(exc).__name__)
+
+    try:
+        deadline = time.monotonic() + 10
+        while (
+            running.psql(
+                "SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' "
+                "AND relation = 'projects'::regclass"
+            )
+            != "1"
+        ):
+            assert time.monotonic() < deadline, "lock not taken"
+            time.sleep(0.1)
+        readers = [threading.Thread(target=slow_read) for _ in range(4)]
+        for reader in readers:
+            reader.start()
+        while waiting_on_locks(running) < 4:
+            assert time.monotonic() < deadline, "requests did not reach the database"
+            time.sleep(0.1)
+
+        stopping = subprocess.Popen(
+            [*running.base, "stop", "web"],
+            env=running.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        stop_started = time.monotonic()
+        time.sleep(1.5)
+        try:
+            late = requests.get(f"{BASE}/healthz", timeout=3).status_code
+        except requests.RequestException as exc:
+            late = type(exc).__name__
+        for reader in readers:
+            reader.join(timeout=40)
+        stopping.wait(timeout=60)
+        stop_took = time.monotonic() - stop_started
+    finally:
+        locker.wait(timeout=30)
+
+    assert statuses == [200, 200, 200, 200]
+    assert late != 200, "a new request was served after shutdown began"
+    state = running.container("web")["State"]
+    assert state["Status"] == "exited"
+    assert state["ExitCode"] == 0
+    assert stop_took < 30
+    running.up()

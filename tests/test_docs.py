@@ -1,0 +1,30 @@
+"""The configuration documents match the code: every variable, every default."""
+
+import re
+
+from web.config import load_settings
+from web.schema_version import ROOT
+
+CONFIG = (ROOT / "web" / "config.py").read_text()
+VARIABLES = set(re.findall(r'env\.\w+\(\s*"([A-Z_]+)"', CONFIG))
+SECRETS = set(re.findall(r'env\.secret\("([A-Z_]+)"\)', CONFIG))
+EXAMPLE = (ROOT / ".env.example").read_text()
+
+
+def test_every_variable_is_documented() -> None:
+    assert len(VARIABLES) > 15
+    readme = (ROOT / "README.md").read_text()
+    for name in VARIABLES | {f"{secret}_FILE" for secret in SECRETS}:
+        assert f"# {name}=" in EXAMPLE, f"{name} missing from .env.example"
+        assert f"`{name}`" in readme, f"{name} missing from README"
+
+
+def test_documented_defaults_are_the_real_ones() -> None:
+    settings = load_settings({"DATABASE_URL": "postgresql://u@h/d", "SECRET_KEY": "k"})
+    for name, value in re.findall(r"^# ([A-Z_]+)=(\S+)$", EXAMPLE, re.M):
+        field = name.lower()
+        if hasattr(settings, field) and name not in SECRETS:
+            actual = getattr(settings, field)
+            assert str(actual).lower() == value.lower(), (
+                f"{name}: documented {value}, code {actual}"
+            )
