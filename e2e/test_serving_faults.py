@@ -58,9 +58,17 @@ def waiting_on_locks(stack: Stack) -> int:
     return int(stack.psql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"))
 
 
+def wait_until(condition, what: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+
+
 def test_graceful_shutdown_finishes_in_flight_requests(running: Stack) -> None:
     project = create_project("slow")
-    # Hold a lock that the reads must wait for: real slow requests, no test-only endpoint.
+    # Slow requests without a test-only endpoint: reads queue behind a table lock that this
+    # psql session holds until the test commits.
     locker = subprocess.Popen(
         [
             *running.base,
@@ -72,12 +80,14 @@ def test_graceful_shutdown_finishes_in_flight_requests(running: Stack) -> None:
             "app",
             "-d",
             "app",
-            "-c",
-            "BEGIN; LOCK TABLE projects IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(6); COMMIT;",
+            "-v",
+            "ON_ERROR_STOP=1",
         ],
+        stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=running.env,
+        text=True,
     )
     statuses: list[int | str] = []
 
@@ -89,22 +99,21 @@ def test_graceful_shutdown_finishes_in_flight_requests(running: Stack) -> None:
             statuses.append(type(exc).__name__)
 
     try:
-        deadline = time.monotonic() + 10
-        while (
-            running.psql(
-                "SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' "
-                "AND relation = 'projects'::regclass"
-            )
-            != "1"
-        ):
-            assert time.monotonic() < deadline, "lock not taken"
-            time.sleep(0.1)
+        locker.stdin.write("BEGIN;\nLOCK TABLE projects IN ACCESS EXCLUSIVE MODE;\n")
+        locker.stdin.flush()
+        wait_until(
+            lambda: (
+                running.psql(
+                    "SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND relation = 'projects'::regclass"
+                )
+                == "1"
+            ),
+            "lock not taken",
+        )
         readers = [threading.Thread(target=slow_read) for _ in range(4)]
         for reader in readers:
             reader.start()
-        while waiting_on_locks(running) < 4:
-            assert time.monotonic() < deadline, "requests did not reach the database"
-            time.sleep(0.1)
+        wait_until(lambda: waiting_on_locks(running) >= 4, "requests did not reach the database")
 
         stopping = subprocess.Popen(
             [*running.base, "stop", "web"],
@@ -118,11 +127,15 @@ def test_graceful_shutdown_finishes_in_flight_requests(running: Stack) -> None:
             late = requests.get(f"{BASE}/healthz", timeout=3).status_code
         except requests.RequestException as exc:
             late = type(exc).__name__
+        locker.stdin.write("COMMIT;\n")
+        locker.stdin.close()
         for reader in readers:
             reader.join(timeout=40)
         stopping.wait(timeout=60)
         stop_took = time.monotonic() - stop_started
     finally:
+        if not locker.stdin.closed:
+            locker.stdin.close()
         locker.wait(timeout=30)
 
     assert statuses == [200, 200, 200, 200]
