@@ -13,7 +13,7 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import text
 
-from web import create_app
+from web.app import create_app
 from web.config import ConfigError
 from web.extensions import db
 from web.schema_version import MIGRATION_LOCK_KEY

@@ -19,7 +19,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from psycopg2 import sql
 
-from web import create_app
+from web.app import create_app
 from web.config import DatabaseURL, load_settings
 from web.extensions import db
 from web.schema_version import ALEMBIC_INI

@@ -24,7 +24,7 @@ def healthz() -> ResponseReturnValue:
 def readyz() -> ResponseReturnValue:
     _, heads = code_revisions()
     try:
-        with db.engine.connect() as connection:
+        with db.engines["reads"].connect() as connection:
             current = database_revisions(connection.connection.cursor())
     except SQLAlchemyError as exc:
         cause = getattr(exc, "orig", None) or exc

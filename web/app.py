@@ -1,0 +1,77 @@
+"""The application factory, create_app().
+
+create_app() has no side effects beyond building the app: it opens no
+connection and starts nothing, because Alembic's env.py calls it too.
+"""
+
+from flask import Flask, Response
+from sqlalchemy import URL
+
+from web.config import Settings, load_settings
+from web.extensions import db
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "Cache-Control": "no-store",
+}
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or load_settings()
+    app = Flask(__name__)
+    uri = database_uri(settings)
+    app.config.update(
+        SETTINGS=settings,
+        SECRET_KEY=settings.secret_key,
+        DEBUG=settings.debug,
+        MAX_CONTENT_LENGTH=settings.max_content_length,
+        SQLALCHEMY_DATABASE_URI=uri,
+        # A second pool, in autocommit, for the API's single-statement reads (web/api.py).
+        SQLALCHEMY_BINDS={"reads": {"url": uri, "isolation_level": "AUTOCOMMIT"}},
+        SQLALCHEMY_ENGINE_OPTIONS=engine_options(settings),
+    )
+    app.logger.setLevel(settings.log_level)
+    db.init_app(app)
+
+    from web import api, errors, health, openapi
+
+    app.register_blueprint(api.bp)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(openapi.bp)
+    errors.register_error_handlers(app)
+    app.after_request(add_security_headers)
+    return app
+
+
+def database_uri(settings: Settings) -> URL:
+    # URL.create takes the password as it is: no escaping, so `%` or `@` in it is safe.
+    url = settings.database
+    return URL.create(
+        "postgresql+psycopg2",
+        username=url.user,
+        password=url.password,
+        host=url.host,
+        port=url.port,
+        database=url.dbname,
+        query=url.options,
+    )
+
+
+def engine_options(settings: Settings) -> dict:
+    return {
+        "pool_size": settings.db_pool_size,
+        "connect_args": {
+            # Fail fast while the database is away, so requests get a 503 instead of hanging.
+            "connect_timeout": settings.db_connect_timeout,
+            "options": f"-c statement_timeout={settings.db_statement_timeout_ms}",
+        },
+    }
+
+
+def add_security_headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
