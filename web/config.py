@@ -67,6 +67,7 @@ class Settings:
     gunicorn_threads: int
     gunicorn_timeout: int
     gunicorn_graceful_timeout: int
+    gunicorn_reload: bool
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -95,6 +96,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         gunicorn_threads=env.integer("GUNICORN_THREADS", 4, minimum=1),
         gunicorn_timeout=env.integer("GUNICORN_TIMEOUT", 30, minimum=1),
         gunicorn_graceful_timeout=env.integer("GUNICORN_GRACEFUL_TIMEOUT", 20, minimum=1),
+        gunicorn_reload=env.boolean("GUNICORN_RELOAD", False),
     )
 
 

@@ -1,5 +1,14 @@
 """gunicorn settings for a container, taken from web.config like everything else."""
 
+import logging
+import os
+import signal
+import sys
+import threading
+
+from gunicorn.arbiter import Arbiter
+from gunicorn.workers.base import Worker
+
 from web.config import load_settings
 
 _settings = load_settings()
@@ -12,6 +21,12 @@ threads = _settings.gunicorn_threads
 timeout = _settings.gunicorn_timeout
 graceful_timeout = _settings.gunicorn_graceful_timeout
 keepalive = 5
+# Import the app once in the master and fork the workers from it: they are serving in
+# a fraction of the time, and share the imported code's memory. Safe because
+# create_app() opens no connection; each worker opens its own. Reload (development,
+# GUNICORN_RELOAD) needs each worker to import the code itself.
+reload = _settings.gunicorn_reload
+preload_app = not reload
 # The container's /tmp may be on overlayfs; heartbeats belong in memory.
 worker_tmp_dir = "/dev/shm"  # noqa: S108 (a tmpfs, private to the container)
 # No runtime control socket: nothing in the container uses gunicornc.
@@ -21,3 +36,41 @@ errorlog = "-"
 loglevel = _settings.log_level.lower()
 # Behind a proxy on the container network; don't trust forwarded headers from anyone else.
 forwarded_allow_ips = "127.0.0.1"
+
+
+def when_ready(server: Arbiter) -> None:
+    """Let the master notice SIGTERM at once.
+
+    gunicorn 27's master waits for signals on a queue whose wait a signal cannot
+    interrupt, so it reacts up to a second late, and every stop or rolling restart
+    pays for it. The signal module writes each signal's number to a wakeup fd at
+    the C level; a thread blocked on that fd calls Arbiter.wakeup(), which ends the
+    wait. (Workers set a wakeup fd of their own after the fork.)
+    """
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    signal.set_wakeup_fd(write_end)
+
+    def nudge() -> None:
+        while os.read(read_end, 64):
+            server.wakeup()
+
+    threading.Thread(target=nudge, name="signal-wakeup", daemon=True).start()
+
+
+def worker_exit(server: Arbiter, worker: Worker) -> None:
+    """Close the worker's database connections, then end it without interpreter teardown.
+
+    Python's orderly finalisation of a worker's heap took about 0.4 s here, on every stop
+    and rolling restart, and achieved nothing: what needs closing is closed first. The
+    exit status the worker was leaving with (a boot error is 3) is kept.
+    """
+    from web.extensions import db
+
+    leaving = sys.exc_info()[1]
+    status = leaving.code if isinstance(leaving, SystemExit) else 1
+    if worker.booted and hasattr(worker.wsgi, "app_context"):
+        with worker.wsgi.app_context():
+            db.engine.dispose()
+    logging.shutdown()
+    os._exit(status if isinstance(status, int) else 1)
