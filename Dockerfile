@@ -8,8 +8,14 @@ FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore
 COPY requirements.txt /tmp/
 # The venv gets no pip of its own: the base image's pip installs into it.
+# strip: SQLAlchemy's compiled modules ship with debug symbols (about 8 MB of them).
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends binutils \
+ && rm -rf /var/lib/apt/lists/*
 RUN python -m venv --without-pip /venv \
- && python -m pip --python /venv/bin/python install --no-deps -r /tmp/requirements.txt
+ && python -m pip --python /venv/bin/python install --no-deps -r /tmp/requirements.txt \
+ && find /venv -name '*.cpython-*.so' -exec strip --strip-unneeded {} +
 
 # --- runtime: what production runs -------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
