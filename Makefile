@@ -2,7 +2,7 @@
 # (e2e and bench also use the host's python3 to drive the stack).
 .DEFAULT_GOAL := help
 .PHONY: help build up down logs ps shell psql revision migrate downgrade history current heads \
-        check sql test lint fmt e2e
+        check sql test lint fmt e2e bench
 
 COMPOSE ?= docker compose
 DEV      = $(COMPOSE) -f docker-compose.yml -f compose.dev.yml
@@ -77,3 +77,8 @@ $(VENV)/.installed: e2e/requirements.txt
 
 e2e: $(VENV)/.installed ## fault-injection suite against the real stack (needs python3 on the host)
 	$(VENV)/bin/pytest e2e $(args)
+
+bench: ## measure start-up, throughput, image size and memory; print the table (short=1: a quick run)
+	docker build -q -t flask-alembic-bench $(if $(PYTHON_IMAGE),--build-arg PYTHON_IMAGE=$(PYTHON_IMAGE)) bench
+	docker run --rm --name fabench-driver -v /var/run/docker.sock:/var/run/docker.sock \
+		-v "$(CURDIR):/repo" -e PYTHON_IMAGE -e POSTGRES_IMAGE -e BENCH_SHORT=$(short) flask-alembic-bench

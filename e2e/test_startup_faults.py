@@ -16,7 +16,7 @@ MIGRATION_FILE = "/app/migrations/versions/2099_01_01_0000-e2ehalf_e2e_half_done
 
 @pytest.mark.parametrize("attempt", range(5))
 def test_three_replicas_racing_on_a_fresh_database_migrate_once(stack: Stack, attempt: int) -> None:
-    scaled = stack.with_overlay(ROOT / "e2e" / "compose.scale.yml")
+    scaled = stack.with_overlay(ROOT / "e2e" / "compose.unpublished.yml")
     scaled.down(volumes=True)
     scaled.up("--scale", "web=3")
     ready = scaled.compose("ps", "--format", "{{.Service}} {{.Health}}", "web").stdout.split("\n")

@@ -1,0 +1,385 @@
+"""make bench: measure the real stack and print one table.
+
+Runs inside the bench container (bench/Dockerfile) with the host's Docker
+socket and the repository mounted at /repo. The stack under test is its own
+compose project, `fabench`, with no host port: this driver joins its network
+and wrk runs in a container on it, so no proxy sits between load and server.
+Figures that are compared are measured in the same rounds, interleaved, and
+each figure is the median of its rounds. BENCH_SHORT=1 runs one short round
+(CI uses it to keep the benchmark working, not to judge it).
+"""
+
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+
+SHORT = os.environ.get("BENCH_SHORT") == "1"
+ROUNDS = 1 if SHORT else 5
+WRK_SECONDS = 2 if SHORT else 10
+COLD_STARTS = 1 if SHORT else 3
+RESTARTS = 2 if SHORT else 7
+MIGRATE_RUNS = 3 if SHORT else 9
+
+PROJECT = "fabench"
+NETWORK = f"{PROJECT}_default"
+DRIVER = os.environ.get("BENCH_CONTAINER", "fabench-driver")
+BENCH_IMAGE = os.environ.get("BENCH_IMAGE", "flask-alembic-bench")
+WEB_IMAGE = "flask-alembic-web:latest"
+BASE_IMAGE = os.environ.get("PYTHON_IMAGE") or "python:3.13-slim"
+WEB = "http://web:8000"
+DEFAULT_SERVER = f"{PROJECT}-default-gunicorn"
+COMPOSE = [
+    "docker",
+    "compose",
+    "-p",
+    PROJECT,
+    "-f",
+    "docker-compose.yml",
+    "-f",
+    "e2e/compose.unpublished.yml",
+]
+
+# Times a command N times inside a container: python - N cmd... (argv), prints JSON seconds.
+TIMER = """
+import json, subprocess, sys, time
+runs, commands = int(sys.argv[1]), [c.split() for c in sys.argv[2:]]
+times = {" ".join(c): [] for c in commands}
+for _ in range(runs):
+    for command in commands:  # interleaved, so that noise hits every command alike
+        start = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True)
+        times[" ".join(command)].append(time.perf_counter() - start)
+print(json.dumps(times))
+"""
+
+# Installs Flask-Migrate in a throwaway container, points it at a copy of the same
+# migrations, then hands over to TIMER.
+FLASK_MIGRATE = """
+import os, shutil, subprocess, sys
+# The base image's pip (the venv has none), into a folder of its own.
+subprocess.run(["/usr/bin/env", "PATH=/usr/local/bin:/usr/bin:/bin", "python3", "-m", "pip", "install",
+                "-q", "--no-deps", "--target", "/tmp/fm", "flask-migrate==4.1.0"], check=True)
+shutil.copytree("/app/migrations", "/tmp/fm_migrations")
+shutil.copy("/app/alembic.ini", "/tmp/fm_migrations/alembic.ini")
+open("/tmp/fm_app.py", "w").write(
+    "from flask_migrate import Migrate\\nfrom web.app import create_app\\nfrom web.extensions import db\\n"
+    "app = create_app()\\nMigrate(app, db, directory='/tmp/fm_migrations')\\n")
+os.environ["PYTHONPATH"] = "/tmp/fm:/tmp:/app"
+"""
+
+MEMORY = """
+import os
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        status = open(f"/proc/{pid}/status").read()
+        cmd = open(f"/proc/{pid}/cmdline").read()
+        pss = [l for l in open(f"/proc/{pid}/smaps_rollup") if l.startswith("Pss:")]
+    except OSError:
+        continue
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    if "gunicorn" in cmd and fields["PPid"].strip() == "1":
+        print(int(fields["VmRSS"].split()[0]) // 1024, int(pss[0].split()[1]) // 1024)
+"""
+
+
+def log(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def run(*command: str, check: bool = True, stdin: str | None = None, timeout: float = 600) -> str:
+    result = subprocess.run(
+        command, input=stdin, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if check and result.returncode != 0:
+        raise SystemExit(f"bench: {' '.join(command)} failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+def compose(*args: str, **kwargs) -> str:
+    return run(*COMPOSE, *args, **kwargs)
+
+
+def attach() -> None:
+    run("docker", "network", "connect", NETWORK, DRIVER, check=False)
+
+
+def detach() -> None:
+    run("docker", "network", "disconnect", "-f", NETWORK, DRIVER, check=False)
+
+
+def wait_ready(url: str = f"{WEB}/readyz", timeout: float = 120) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (the stack's own URL)
+                if response.status == 200:
+                    return time.monotonic() - start
+        except OSError:
+            pass
+        time.sleep(0.01)
+    raise SystemExit(f"bench: {url} not ready within {timeout}s")
+
+
+def post(path: str, body: dict) -> None:
+    request = urllib.request.Request(  # noqa: S310
+        f"{WEB}{path}", json.dumps(body).encode(), {"Content-Type": "application/json"}
+    )
+    urllib.request.urlopen(request, timeout=10).close()  # noqa: S310
+
+
+def cold_start() -> tuple[float, float]:
+    """(seconds until the database is healthy, seconds until /readyz is 200), from a fresh volume."""
+    detach()
+    compose("down", "-v", "--remove-orphans")
+    start = time.monotonic()
+    compose("up", "-d")  # returns once db is healthy and web has started
+    db_ready = time.monotonic() - start
+    attach()
+    wait_ready()
+    return db_ready, time.monotonic() - start
+
+
+def warm_restart() -> float:
+    start = time.monotonic()
+    compose("restart", "web")
+    wait_ready()
+    return time.monotonic() - start
+
+
+def migrate_step() -> dict[str, list[float]]:
+    """Warm start (database at head): the entrypoint's step vs plain Alembic vs Flask-Migrate."""
+    commands = ["python -m web.startup", "alembic upgrade head", "flask --app fm_app db upgrade"]
+    script = f"{FLASK_MIGRATE}\nsys.argv = ['timer', '{MIGRATE_RUNS}', *{commands!r}]\n{TIMER}"
+    out = compose(
+        "run",
+        "--rm",
+        "--no-deps",
+        "-T",
+        "--user",
+        "0",
+        "--entrypoint",
+        "python",
+        "web",
+        "-",
+        stdin=script,
+    )
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def wrk(url: str, *, script: str | None = None, tag: str = "") -> dict[str, float]:
+    args = ["-t2", "-c16", f"-d{WRK_SECONDS}s", "--latency", "--timeout", "5s"]
+    if script:
+        args += ["-s", script]
+    out = run(
+        "docker",
+        "run",
+        "--rm",
+        "--network",
+        NETWORK,
+        "--entrypoint",
+        "wrk",
+        BENCH_IMAGE,
+        *args,
+        url,
+        *(["--", tag] if tag else []),
+    )
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50": _latency(out, "50%"),
+        "p99": _latency(out, "99%"),
+        "errors": int(errors.group(1)) if errors else 0,
+        "socket_errors": socket_errors.group(1) if socket_errors else "",
+    }
+
+
+def _latency(out: str, percentile: str) -> float:
+    value, unit = re.search(rf"^\s+{percentile}\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def start_default_server() -> None:
+    """The same image under `gunicorn web.wsgi:app` with gunicorn's defaults (1 sync worker)."""
+    run("docker", "rm", "-f", DEFAULT_SERVER, check=False)
+    # gunicorn's defaults spelled out, so that a WEB_CONCURRENCY in the environment (which
+    # gunicorn reads) cannot change them; only the bind address differs, to be reachable.
+    compose(
+        "run",
+        "-d",
+        "--no-deps",
+        "--name",
+        DEFAULT_SERVER,
+        "web",
+        "gunicorn",
+        "--workers",
+        "1",
+        "--worker-class",
+        "sync",
+        "--bind",
+        "0.0.0.0:8000",
+        "web.wsgi:app",
+    )
+    wait_ready(f"http://{DEFAULT_SERVER}:8000/readyz")
+
+
+def throughput() -> dict[str, list[dict[str, float]]]:
+    for i in range(100):
+        post("/api/projects", {"name": f"seed {i:03}"})
+    start_default_server()
+    targets = {
+        "healthz": (f"{WEB}/healthz", None),
+        "read": (f"{WEB}/api/projects/42", None),
+        "list": (f"{WEB}/api/projects?limit=20", None),
+        "create": (f"{WEB}/api/projects", "/bench/post.lua"),
+        "default_read": (f"http://{DEFAULT_SERVER}:8000/api/projects/42", None),
+    }
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
+    for round_ in range(ROUNDS):
+        for name, (url, script) in targets.items():
+            results[name].append(wrk(url, script=script, tag=f"r{round_}-{time.time_ns()}"))
+        log(
+            f"round {round_ + 1}/{ROUNDS}: "
+            + ", ".join(f"{n} {r[-1]['rps']:.0f}/s" for n, r in results.items())
+        )
+    run("docker", "rm", "-f", DEFAULT_SERVER, check=False)
+    return results
+
+
+def worker_memory() -> list[tuple[int, int]]:
+    out = compose("exec", "-T", "web", "python", "-", stdin=MEMORY)
+    return [tuple(map(int, line.split())) for line in out.split("\n") if line]
+
+
+def image_growth_mb() -> float:
+    size = lambda image: int(run("docker", "image", "inspect", "-f", "{{.Size}}", image))  # noqa: E731
+    return (size(WEB_IMAGE) - size(BASE_IMAGE)) / 1e6
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def main() -> None:
+    os.chdir("/repo")
+    try:
+        log(f"cold starts x{COLD_STARTS}")
+        colds = [cold_start() for _ in range(COLD_STARTS)]
+        log(f"migration step x{MIGRATE_RUNS}, interleaved with plain Alembic and Flask-Migrate")
+        steps = migrate_step()
+        log(f"warm restarts x{RESTARTS}")
+        restarts = [warm_restart() for _ in range(RESTARTS)]
+        log(f"throughput: {ROUNDS} round(s) of {WRK_SECONDS}s per endpoint")
+        load = throughput()
+        memory = worker_memory()
+        growth = image_growth_mb()
+    finally:
+        run("docker", "rm", "-f", DEFAULT_SERVER, check=False)
+        detach()
+        compose("down", "-v", "--remove-orphans", check=False)
+    print_table(colds, steps, restarts, load, (memory, growth))
+
+
+def print_table(colds, steps, restarts, load, footprint) -> None:
+    memory, growth = footprint
+    ours, alembic, flask_migrate = (median(times) for times in steps.values())
+    rps = {name: median([r["rps"] for r in runs]) for name, runs in load.items()}
+    lat = {
+        name: (median([r["p50"] for r in runs]), median([r["p99"] for r in runs]))
+        for name, runs in load.items()
+    }
+    errors = {name: sum(r["errors"] for r in runs) for name, runs in load.items()}
+
+    def ratio(name: str, base: str) -> float:
+        """Median of the per-round ratios: each pair was measured back to back."""
+        return median([a["rps"] / b["rps"] for a, b in zip(load[name], load[base], strict=True)])
+
+    ceiling, speedup = ratio("read", "healthz"), ratio("read", "default_read")
+    rss = [m[0] for m in memory]
+    pss = [m[1] for m in memory]
+
+    def check(ok: bool) -> str:
+        return "yes" if ok else "NO"
+
+    rows = [
+        ("migration step, warm (at head)", f"{ours:.3f} s", "<= 0.3 s", check(ours <= 0.3)),
+        (
+            "  vs `flask db upgrade` (Flask-Migrate 4.1)",
+            f"{flask_migrate:.3f} s = {flask_migrate / ours:.1f}x slower",
+            ">= 3x",
+            check(flask_migrate / ours >= 3),
+        ),
+        ("  vs plain `alembic upgrade head`", f"{alembic:.3f} s", "", ""),
+        (
+            "warm restart to ready",
+            f"{median(restarts):.2f} s",
+            "<= 1.5 s",
+            check(median(restarts) <= 1.5),
+        ),
+        (
+            "cold start to ready (fresh volume)",
+            f"{median([c[1] for c in colds]):.1f} s "
+            f"(database healthy after {median([c[0] for c in colds]):.1f} s)",
+            "report",
+            "",
+        ),
+        ("/healthz (no database), req/s", f"{rps['healthz']:.0f}", "ceiling", ""),
+        (
+            "read one record, req/s",
+            f"{rps['read']:.0f} = {ceiling:.2f} of ceiling",
+            ">= 0.5",
+            check(ceiling >= 0.5),
+        ),
+        (
+            "  same read, `gunicorn web.wsgi:app` defaults",
+            f"{rps['default_read']:.0f} -> ours is {speedup:.2f}x",
+            ">= 2x",
+            check(speedup >= 2),
+        ),
+        (
+            "list 20, req/s (p50 / p99)",
+            f"{rps['list']:.0f} ({lat['list'][0]:.1f} / {lat['list'][1]:.1f} ms)",
+            "report",
+            "",
+        ),
+        (
+            "create, req/s (p50 / p99)",
+            f"{rps['create']:.0f} ({lat['create'][0]:.1f} / {lat['create'][1]:.1f} ms)",
+            "report",
+            "",
+        ),
+        ("read, p50 / p99", f"{lat['read'][0]:.1f} / {lat['read'][1]:.1f} ms", "report", ""),
+        (
+            "non-2xx responses under load",
+            str(sum(errors.values())),
+            "0",
+            check(sum(errors.values()) == 0),
+        ),
+        ("image: web minus base", f"{growth:.1f} MB", "<= 60 MB", check(growth <= 60)),
+        (
+            "memory per worker after load, RSS (PSS)",
+            f"{max(rss)} MB ({max(pss)} MB), {len(rss)} workers",
+            "<= 80 MB",
+            check(max(rss) <= 80),
+        ),
+    ]
+    header = ("figure", "measured", "target", "met")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
+    line = "| " + " | ".join(f"{{:<{w}}}" for w in widths) + " |"
+    print(line.format(*header))
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for row in rows:
+        print(line.format(*row))
+    print(
+        f"\n{ROUNDS} round(s) of wrk -t2 -c16 -d{WRK_SECONDS}s per endpoint, interleaved; medians "
+        f"(ratios: median of per-round ratios). {os.cpu_count()} CPUs, load generator included."
+    )
+
+
+if __name__ == "__main__":
+    main()
