@@ -1,8 +1,15 @@
 """Liveness and readiness, for orchestrators and load balancers.
 
 /healthz: the process answers (restart it if not).
-/readyz:  the database answers and is at the code's Alembic head (send it
-          traffic only then).
+/readyz:  the database answers and its schema is one this code can serve: at
+          the code's Alembic head, or ahead of it (send it traffic only then).
+
+Ahead counts as ready because a rolling deploy depends on it: the first new
+replica migrates while the old ones still serve, and migrations are written so
+that the code just before them keeps working (expand/contract, see README).
+A database at a revision this code does not know is "ahead": an image rolled
+back onto it is refused at start-up instead (web/startup.py), never served.
+Behind (or empty) is not ready: this code's tables may not exist yet.
 """
 
 from flask import Blueprint, jsonify
@@ -22,7 +29,7 @@ def healthz() -> ResponseReturnValue:
 
 @bp.get("/readyz")
 def readyz() -> ResponseReturnValue:
-    _, heads = code_revisions()
+    known, heads = code_revisions()
     try:
         with db.engines["reads"].connect() as connection:
             current = database_revisions(connection.connection.cursor())
@@ -30,10 +37,11 @@ def readyz() -> ResponseReturnValue:
         cause = getattr(exc, "orig", None) or exc
         reason = f"database unreachable: {str(cause).splitlines()[0]}"
         return jsonify(status="unavailable", reason=reason), 503
-    if current != heads:
-        reason = (
-            f"database is at revision {', '.join(current) or 'none'}, "
-            f"the code expects {', '.join(heads)}"
-        )
-        return jsonify(status="unavailable", reason=reason), 503
-    return jsonify(status="ready", revision=heads[0] if heads else None)
+    revision = ", ".join(current) or "none"
+    if current == heads:
+        return jsonify(status="ready", revision=revision)
+    if current and not set(current) & known:
+        note = f"database is at revision {revision}, ahead of this code's {', '.join(heads)}"
+        return jsonify(status="ready", revision=revision, note=note)
+    reason = f"database is at revision {revision}, the code expects {', '.join(heads)}"
+    return jsonify(status="unavailable", reason=reason), 503
