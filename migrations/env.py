@@ -7,6 +7,7 @@ transaction-level) because a migration may leave its transaction, as
 and the lock must still be held then.
 """
 
+import time
 from contextlib import contextmanager
 from logging.config import fileConfig
 
@@ -48,14 +49,38 @@ COMMON = {
 }
 
 
+# Migration statements: a lock they would queue for fails after MIGRATION_LOCK_TIMEOUT_MS
+# instead of stalling live traffic behind it; their own run time is not limited (the
+# app's statement_timeout would cut off a long CREATE INDEX CONCURRENTLY).
+SESSION_SETTINGS = (
+    f"SET lock_timeout = '{settings.migration_lock_timeout_ms}ms'",
+    "SET statement_timeout = 0",
+)
+
+
 @contextmanager
 def migration_lock(connection):
-    """Hold the advisory lock; bound the wait for it and every lock a migration takes."""
-    set_timeout = text("SELECT set_config('lock_timeout', :ms || 'ms', false)")
-    connection.execute(set_timeout, {"ms": settings.migration_lock_wait_ms})
-    connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
-    connection.execute(set_timeout, {"ms": settings.migration_lock_timeout_ms})
-    connection.commit()
+    """Hold the advisory lock, waiting at most MIGRATION_LOCK_WAIT_MS for it.
+
+    The waiting is a poll in autocommit, not a blocking pg_advisory_lock(): a
+    waiter must not sit in an open transaction, because CREATE INDEX
+    CONCURRENTLY in the holder's migration waits for every open transaction to
+    end, and the two would wait for each other.
+    """
+    connection.execution_options(isolation_level="AUTOCOMMIT")
+    try_lock = text("SELECT pg_try_advisory_lock(:key)")
+    deadline = time.monotonic() + settings.migration_lock_wait_ms / 1000
+    while not connection.scalar(try_lock, {"key": MIGRATION_LOCK_KEY}):
+        if time.monotonic() > deadline:
+            raise SystemExit(
+                f"error: another migration held the lock for over "
+                f"{settings.migration_lock_wait_ms} ms (MIGRATION_LOCK_WAIT_MS)"
+            )
+        time.sleep(0.2)
+    for statement in SESSION_SETTINGS:
+        connection.execute(text(statement))
+    connection.commit()  # ends SQLAlchemy's transaction object; nothing was open on the server
+    connection.execution_options(isolation_level=connection.default_isolation_level)
     try:
         yield
     finally:
@@ -67,6 +92,8 @@ def migration_lock(connection):
 def run_migrations_offline() -> None:
     """`alembic upgrade --sql`: print the SQL for review, touch no database."""
     context.configure(url=engine.url, literal_binds=True, **COMMON)
+    for statement in SESSION_SETTINGS:
+        context.execute(statement)
     with context.begin_transaction():
         context.run_migrations()
 

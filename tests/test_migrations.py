@@ -116,16 +116,6 @@ def test_model_change_writes_a_revision(tmp_path: Path) -> None:
     assert written.name.endswith("_add_scratch.py")
 
 
-def waiting_for_migration_lock(database: str) -> int:
-    return query(
-        database,
-        """
-        SELECT count(*) FROM pg_locks JOIN pg_database d ON d.oid = pg_locks.database
-        WHERE locktype = 'advisory' AND NOT granted AND d.datname = %s""",
-        database,
-    )[0][0]
-
-
 def test_concurrent_upgrades_wait_for_the_lock_and_migrate_once(fresh_database: str) -> None:
     holder = admin_connection(fresh_database)
     with holder.cursor() as cursor:
@@ -143,17 +133,23 @@ def test_concurrent_upgrades_wait_for_the_lock_and_migrate_once(fresh_database: 
         for _ in range(2)
     ]
     try:
-        deadline = time.monotonic() + 30
-        while waiting_for_migration_lock(fresh_database) < 2 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert waiting_for_migration_lock(fresh_database) == 2
-        assert all(upgrade.poll() is None for upgrade in upgrades)
+        time.sleep(5)  # long enough for both to start, connect and find the lock taken
+        assert all(upgrade.poll() is None for upgrade in upgrades), "an upgrade did not wait"
         assert query(fresh_database, "SELECT to_regclass('alembic_version')") == [(None,)]
+        # Waiting holds no transaction open (CREATE INDEX CONCURRENTLY would wait for it).
+        assert query(
+            fresh_database,
+            """
+            SELECT count(*) FROM pg_stat_activity
+            WHERE datname = %s AND state LIKE 'idle in transaction%%'""",
+            fresh_database,
+        ) == [(0,)]
     finally:
         holder.close()  # releases the lock
     outputs = [upgrade.communicate(timeout=120)[0] for upgrade in upgrades]
     assert [upgrade.returncode for upgrade in upgrades] == [0, 0], outputs
-    assert sum("Running upgrade" in output for output in outputs) == 1
+    for revision in code_revisions()[0]:
+        assert sum(f"-> {revision}," in output for output in outputs) == 1, outputs
     assert query(fresh_database, "SELECT count(*) FROM alembic_version") == [(1,)]
 
 
@@ -179,7 +175,10 @@ def test_lock_wait_is_bounded(fresh_database: str) -> None:
     finally:
         holder.close()
     assert result.returncode != 0
-    assert "lock timeout" in result.stderr
+    assert (
+        "error: another migration held the lock for over 500 ms (MIGRATION_LOCK_WAIT_MS)"
+        in result.stderr
+    )
 
 
 # --- the entrypoint's start-up step (web/startup.py) -------------------------
@@ -271,3 +270,59 @@ def test_a_failing_migration_leaves_the_previous_revision(
     fixed = startup(fresh_database, cwd=app)
     assert fixed.returncode == 0, fixed.stderr
     assert query(fresh_database, "SELECT version_num FROM alembic_version") == [("halfway",)]
+
+
+def test_advisory_lock_is_held_through_an_autocommit_block(fresh_database: str) -> None:
+    """CREATE INDEX CONCURRENTLY runs outside a transaction; the session-level lock stays held."""
+    command.upgrade(alembic_config(), "5fd64f24d4e9")  # the revision before the concurrent index
+    holder = admin_connection(fresh_database)
+    holder.autocommit = False
+    with holder.cursor() as cursor:
+        cursor.execute(
+            "LOCK TABLE tasks IN SHARE MODE"
+        )  # CREATE INDEX CONCURRENTLY must wait for it
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(fresh_database),
+        "MIGRATION_LOCK_TIMEOUT_MS": "60000",
+    }
+    upgrade = subprocess.Popen(
+        ["alembic", "upgrade", "head"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        building: list[tuple] = []
+        while not building and time.monotonic() < deadline:
+            building = query(
+                fresh_database,
+                """
+                SELECT pid, backend_xid IS NULL FROM pg_stat_activity
+                WHERE query LIKE 'CREATE INDEX CONCURRENTLY%%' AND wait_event_type = 'Lock'""",
+            )
+            time.sleep(0.1)
+        assert building, "the concurrent index build never started"
+        [(pid, _)] = building
+        held = query(
+            fresh_database,
+            """
+            SELECT count(*) FROM pg_locks
+            WHERE pid = %s AND locktype = 'advisory' AND granted AND objid = %s""",
+            pid,
+            MIGRATION_LOCK_KEY & 0xFFFFFFFF,
+        )
+        assert held == [(1,)]
+    finally:
+        holder.rollback()
+        holder.close()
+    output = upgrade.communicate(timeout=120)[0]
+    assert upgrade.returncode == 0, output
+    assert query(
+        fresh_database,
+        """
+        SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_tasks_created_at'::regclass""",
+    ) == [(True,)]
