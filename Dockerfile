@@ -48,5 +48,6 @@ FROM runtime AS tools
 COPY --from=build-tools /venv /venv
 COPY pyproject.toml ./
 COPY tests tests
-ENV HOME=/tmp
+# The repository is mounted at /app: its scripts (migrations/lint.py) import web from there.
+ENV HOME=/tmp PYTHONPATH=/app
 CMD ["pytest"]

@@ -1,8 +1,8 @@
 # Thin task runner: each target is one docker compose command. Needs only Docker and make
 # (e2e and bench also use the host's python3 to drive the stack).
 .DEFAULT_GOAL := help
-.PHONY: help build up down logs ps shell psql revision migrate downgrade history current heads \
-        check sql test lint fmt e2e bench
+.PHONY: help build up down logs shell psql revision migrate downgrade history current heads \
+        check sql test lint fmt e2e bench deploy undeploy ps backup restore lint-migrations
 
 COMPOSE ?= docker compose
 DEV      = $(COMPOSE) -f docker-compose.yml -f compose.dev.yml
@@ -24,9 +24,6 @@ down: ## stop the stack, keeping the data (make down v=1 deletes the database vo
 
 logs: ## follow the logs
 	$(DEV) logs -f
-
-ps: ## show the containers and their health
-	$(DEV) ps
 
 shell: ## a shell in the running web container
 	$(DEV) exec web sh
@@ -62,11 +59,22 @@ sql: ## print the SQL an upgrade would run, for review (make sql range=<from>:<t
 test: ## run the test suite against the stack's PostgreSQL (make test args="-k api")
 	$(TOOLS) pytest $(args)
 
+lint-migrations: ## squawk on the SQL of migrations not on main (since=<git ref>; all=1 for every one)
+	@files="$$(git diff --name-only --diff-filter=A $(or $(since),main)...HEAD -- migrations/versions; \
+		git ls-files --others --exclude-standard migrations/versions)"; \
+	$(TOOLS) python migrations/lint.py $(if $(all),--all,$$files)
+
 lint: ## ruff (lint and format check) and hadolint
 	$(TOOLS) sh -c 'ruff check . && ruff format --check . && hadolint Dockerfile'
 
 fmt: ## format and autofix with ruff
 	$(TOOLS) sh -c 'ruff check --fix . && ruff format .'
+
+backup: ## dump the database to backups/app-<time>.dump (pg_dump custom format)
+	sh deploy/backup.sh
+
+restore: ## restore a backup, all or nothing: make restore file=backups/<name>.dump [force=1]
+	sh deploy/restore.sh "$(file)" "$(force)"
 
 # The host-side suites drive docker compose, so they run on the host, in a venv of their own.
 VENV = .venv
@@ -82,3 +90,16 @@ bench: ## measure start-up, throughput, image size and memory; print the table (
 	docker build -q -t flask-alembic-bench $(if $(PYTHON_IMAGE),--build-arg PYTHON_IMAGE=$(PYTHON_IMAGE)) bench
 	docker run --rm --name fabench-driver -v /var/run/docker.sock:/var/run/docker.sock \
 		-v "$(CURDIR):/repo" -e PYTHON_IMAGE -e POSTGRES_IMAGE -e BENCH_SHORT=$(short) flask-alembic-bench
+
+# --- Docker Swarm (deploy/stack.yml) -----------------------------------------------------
+STACK ?= app
+
+deploy: ## deploy the swarm stack, or roll out a new image: make deploy WEB_IMAGE=repo/web:v2
+	STACK_NAME=$(STACK) sh deploy/deploy.sh
+
+undeploy: ## remove the swarm stack (its database volume and secrets are kept)
+	docker stack rm $(STACK)
+
+ps: ## the swarm stack's services and tasks
+	docker stack services $(STACK)
+	docker stack ps $(STACK)

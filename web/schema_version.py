@@ -33,17 +33,19 @@ class UnreadableRevision(Exception):
     """A revision file is not in a shape the fast scan understands."""
 
 
+def read_revision(path: Path) -> tuple[str, tuple[str, ...]]:
+    """(the file's revision id, the ids it revises)."""
+    text = path.read_text(encoding="utf-8")
+    revision = _REVISION.findall(text)
+    down = _DOWN_REVISION.findall(text)
+    if len(revision) != 1 or len(down) != 1 or not _DOWN_LITERAL.match(down[0].strip()):
+        raise UnreadableRevision(path.name)
+    return revision[0], tuple(_QUOTED.findall(down[0]))
+
+
 def scan_revisions(versions_dir: Path = VERSIONS_DIR) -> dict[str, tuple[str, ...]]:
     """Map each revision id to the ids it revises, read straight from the files."""
-    graph: dict[str, tuple[str, ...]] = {}
-    for path in sorted(versions_dir.glob("*.py")):
-        text = path.read_text(encoding="utf-8")
-        revision = _REVISION.findall(text)
-        down = _DOWN_REVISION.findall(text)
-        if len(revision) != 1 or len(down) != 1 or not _DOWN_LITERAL.match(down[0].strip()):
-            raise UnreadableRevision(path.name)
-        graph[revision[0]] = tuple(_QUOTED.findall(down[0]))
-    return graph
+    return dict(read_revision(path) for path in sorted(versions_dir.glob("*.py")))
 
 
 def heads_of(graph: dict[str, tuple[str, ...]]) -> list[str]:

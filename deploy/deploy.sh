@@ -1,0 +1,28 @@
+#!/bin/sh
+# make deploy: deploy (or roll out a new WEB_IMAGE to) the swarm stack in deploy/stack.yml.
+# Creates the two secrets with random values the first time, and labels this node as the
+# database's home if no node is labelled yet.
+set -eu
+
+stack=${STACK_NAME:-app}
+cd "$(dirname "$0")/.."
+
+if [ "$(docker info --format '{{.Swarm.LocalNodeState}}')" != "active" ]; then
+    echo "error: this Docker engine is not in a swarm; run: docker swarm init" >&2
+    exit 1
+fi
+
+for secret in db_password secret_key; do
+    if ! docker secret inspect "${stack}_$secret" >/dev/null 2>&1; then
+        # 32 random bytes as hex: no character that needs escaping anywhere.
+        head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' | docker secret create "${stack}_$secret" - >/dev/null
+        echo "created secret ${stack}_$secret"
+    fi
+done
+
+if [ -z "$(docker node ls --quiet --filter node.label=flask-alembic.db=true)" ]; then
+    docker node update --label-add flask-alembic.db=true "$(docker info --format '{{.Swarm.NodeID}}')" >/dev/null
+    echo "labelled this node as the database's (flask-alembic.db=true)"
+fi
+
+STACK_NAME=$stack exec docker stack deploy --compose-file deploy/stack.yml --prune "$@" "$stack"

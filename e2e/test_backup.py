@@ -1,0 +1,102 @@
+"""make backup / make restore on the real stack: a round trip through `down -v`, and the
+files restore refuses (truncated, foreign) while changing nothing."""
+
+import os
+import subprocess
+from pathlib import Path
+
+import requests
+
+from e2e.conftest import BASE, PORT, PROJECT, ROOT, Stack, create_project
+
+
+def make(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COMPOSE_PROJECT_NAME": PROJECT, "WEB_PORT": str(PORT)}
+    return subprocess.run(
+        ["make", "--no-print-directory", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def project_names() -> list[str]:
+    page = requests.get(f"{BASE}/api/projects?limit=100", timeout=10).json()
+    return [item["name"] for item in page["items"]]
+
+
+def test_backup_down_v_restore_round_trip_and_bad_files_change_nothing(
+    stack: Stack, tmp_path: Path
+) -> None:
+    stack.fresh()
+    written = [create_project(f"kept {i}")["name"] for i in range(30)]
+    task = requests.post(f"{BASE}/api/projects/1/tasks", json={"title": "also kept"}, timeout=5)
+    assert task.status_code == 201
+
+    backup = make("backup")
+    assert backup.returncode == 0, backup.stderr
+    dump = ROOT / backup.stdout.strip().splitlines()[-1]
+    try:
+        assert dump.read_bytes()[:5] == b"PGDMP"
+        assert dump.stat().st_uid == os.getuid()
+        assert (
+            subprocess.run(
+                ["git", "check-ignore", "-q", str(dump)], cwd=ROOT, check=False
+            ).returncode
+            == 0
+        )
+
+        refused = make("restore", f"file={dump}")
+        assert refused.returncode != 0
+        assert "error: the database holds data; to replace it" in refused.stderr
+
+        stack.down(volumes=True)
+        stack.up()
+        assert project_names() == []
+        restored = make("restore", f"file={dump}")
+        assert restored.returncode == 0, restored.stderr
+        stack.wait_ready()
+        assert project_names() == written
+        assert requests.get(f"{BASE}/api/tasks/1", timeout=5).json()["title"] == "also kept"
+        assert requests.get(f"{BASE}/readyz", timeout=5).status_code == 200
+
+        truncated = tmp_path / "truncated.dump"
+        truncated.write_bytes(dump.read_bytes()[: dump.stat().st_size * 2 // 3])
+        foreign = tmp_path / "foreign.dump"
+        foreign.write_text("not a database dump\n")
+        other_app = tmp_path / "other.dump"
+        other_app.write_bytes(
+            subprocess.run(
+                [
+                    *stack.base,
+                    "exec",
+                    "-T",
+                    "db",
+                    "pg_dump",
+                    "-U",
+                    "app",
+                    "-d",
+                    "postgres",
+                    "--format",
+                    "custom",
+                ],
+                env=stack.env,
+                capture_output=True,
+                timeout=60,
+                check=True,
+            ).stdout
+        )
+        for bad, message in (
+            (truncated, "pg_restore: error"),
+            (foreign, "is not a pg_dump custom-format archive"),
+            (other_app, "is not a backup of this app"),
+        ):
+            result = make("restore", f"file={bad}", "force=1")
+            assert result.returncode != 0, bad
+            assert message in result.stderr
+            assert project_names() == written
+    finally:
+        dump.unlink(missing_ok=True)

@@ -1,0 +1,58 @@
+"""make lint-migrations: render revisions to SQL and lint it with squawk.
+
+    python migrations/lint.py FILE...   lint these revision files
+    python migrations/lint.py --all     lint every revision
+
+Each revision is rendered on its own (`alembic upgrade <parent>:<rev> --sql`),
+so squawk sees exactly what that step runs, with the lock_timeout that env.py
+sets. Squawk fails on operations that block traffic or break running code:
+non-concurrent indexes on existing tables, NOT NULL columns without default,
+type changes, dropped columns, ... Its configuration is .squawk.toml.
+"""
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from web.schema_version import ALEMBIC_INI, VERSIONS_DIR, read_revision, scan_revisions
+
+ROOT = ALEMBIC_INI.parent
+
+
+def render(revision: str, parents: tuple[str, ...]) -> str:
+    target = f"{parents[0]}:{revision}" if parents else revision
+    result = subprocess.run(
+        ["alembic", "-c", str(ALEMBIC_INI), "upgrade", target, "--sql"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"error: cannot render {revision}:\n{result.stderr}")
+    return result.stdout
+
+
+def main(args: list[str]) -> int:
+    graph = scan_revisions(VERSIONS_DIR)
+    if args == ["--all"]:
+        revisions = list(graph)
+    else:
+        revisions = [read_revision(Path(arg))[0] for arg in args if arg.endswith(".py")]
+    if not revisions:
+        print("lint-migrations: no new revisions to lint")
+        return 0
+    with tempfile.TemporaryDirectory() as folder:
+        files = []
+        for revision in revisions:
+            sql = Path(folder) / f"{revision}.sql"
+            sql.write_text(render(revision, graph[revision]))
+            files.append(str(sql))
+        print(f"lint-migrations: squawk on {', '.join(revisions)}")
+        return subprocess.run(
+            ["squawk", "--config", str(ROOT / ".squawk.toml"), *files], check=False
+        ).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
