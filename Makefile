@@ -2,7 +2,7 @@
 # (e2e and bench also use the host's python3 to drive the stack).
 .DEFAULT_GOAL := help
 .PHONY: help build up down logs shell psql revision migrate downgrade history current heads \
-        check sql test lint fmt e2e bench deploy undeploy ps backup restore lint-migrations
+        check sql test lint fmt e2e bench deploy undeploy ps backup restore lint-migrations e2e-swarm
 
 COMPOSE ?= docker compose
 DEV      = $(COMPOSE) -f docker-compose.yml -f compose.dev.yml
@@ -11,7 +11,7 @@ TOOLS    = $(COMPOSE) run --rm --user "$$(id -u):$$(id -g)" tools
 ALEMBIC  = $(TOOLS) alembic
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## build the web and tools images
 	$(COMPOSE) --profile tools build
@@ -83,8 +83,11 @@ $(VENV)/.installed: e2e/requirements.txt
 	$(VENV)/bin/pip install --quiet --quiet --disable-pip-version-check -r e2e/requirements.txt
 	touch $@
 
-e2e: $(VENV)/.installed ## fault-injection suite against the real stack (needs python3 on the host)
+e2e: $(VENV)/.installed ## fault-injection, backup and swarm suites against the real stack (needs python3)
 	$(VENV)/bin/pytest e2e $(args)
+
+e2e-swarm: $(VENV)/.installed ## only the swarm rolling-update test (joins and leaves a swarm)
+	$(VENV)/bin/pytest e2e/test_swarm.py $(args)
 
 bench: ## measure start-up, throughput, image size and memory; print the table (short=1: a quick run)
 	docker build -q -t flask-alembic-bench $(if $(PYTHON_IMAGE),--build-arg PYTHON_IMAGE=$(PYTHON_IMAGE)) bench
