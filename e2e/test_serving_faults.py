@@ -50,6 +50,19 @@ def test_database_restart_under_traffic_fails_fast_then_recovers(running: Stack)
     # Within 3 s of the database being healthy again, every request succeeds.
     after = [outcome for sent, outcome, _ in results if sent > back + 3]
     assert after and set(after) == {200}, after
+    # Every worker recovered, not only the one the steady session happened to reach:
+    # new connections land on any of them.
+    fresh = [
+        requests.get(f"{BASE}/api/projects/{project['id']}", timeout=5).status_code
+        for _ in range(30)
+    ]
+    written = [
+        requests.post(
+            f"{BASE}/api/projects", json={"name": f"after restart {i}"}, timeout=5
+        ).status_code
+        for i in range(10)
+    ]
+    assert set(fresh) == {200} and set(written) == {201}, (fresh, written)
     assert running.container("web")["State"]["StartedAt"] == started_at
     assert running.container("web")["RestartCount"] == 0
 

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, Row, select
 from werkzeug.exceptions import NotFound, UnsupportedMediaType
 
 from web import schemas
-from web.extensions import db
+from web.extensions import db, retry_if_disconnected
 from web.models import Project, Task
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -112,6 +112,7 @@ def delete(row: Any) -> Response:
 
 @bp.get("/projects")
 @operation("List projects, oldest first", schemas.ProjectPage, query=schemas.PageQuery)
+@retry_if_disconnected
 def list_projects() -> Response:
     with reads() as connection:
         rows, limit = fetch_page(connection, Project)
@@ -130,6 +131,7 @@ def create_project() -> Response:
 
 @bp.get("/projects/<int:project_id>")
 @operation("Fetch a project", schemas.Project)
+@retry_if_disconnected
 def get_project(project_id: int) -> Response:
     with reads() as connection:
         return render(schemas.Project, fetch_or_404(connection, Project, project_id))
@@ -150,6 +152,7 @@ def delete_project(project_id: int) -> Response:
 
 @bp.get("/projects/<int:project_id>/tasks")
 @operation("List a project's tasks, oldest first", schemas.TaskPage, query=schemas.PageQuery)
+@retry_if_disconnected
 def list_tasks(project_id: int) -> Response:
     with reads() as connection:
         fetch_or_404(connection, Project, project_id)
@@ -169,6 +172,7 @@ def create_task(project_id: int) -> Response:
 
 @bp.get("/tasks/<int:task_id>")
 @operation("Fetch a task", schemas.Task)
+@retry_if_disconnected
 def get_task(task_id: int) -> Response:
     with reads() as connection:
         return render(schemas.Task, fetch_or_404(connection, Task, task_id))

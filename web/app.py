@@ -30,7 +30,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         MAX_CONTENT_LENGTH=settings.max_content_length,
         SQLALCHEMY_DATABASE_URI=uri,
         # A second pool, in autocommit, for the API's single-statement reads (web/api.py).
-        SQLALCHEMY_BINDS={"reads": {"url": uri, "isolation_level": "AUTOCOMMIT"}},
+        SQLALCHEMY_BINDS={
+            "reads": {"url": uri, "isolation_level": "AUTOCOMMIT", "pool_pre_ping": False}
+        },
         SQLALCHEMY_ENGINE_OPTIONS=engine_options(settings),
     )
     app.logger.setLevel(settings.log_level)
@@ -63,6 +65,9 @@ def database_uri(settings: Settings) -> URL:
 def engine_options(settings: Settings) -> dict:
     return {
         "pool_size": settings.db_pool_size,
+        # A connection that died with a database restart is replaced before a write uses
+        # it (one extra round trip). Reads skip this and retry instead (web/extensions.py).
+        "pool_pre_ping": True,
         "connect_args": {
             # Fail fast while the database is away, so requests get a 503 instead of hanging.
             "connect_timeout": settings.db_connect_timeout,

@@ -16,7 +16,7 @@ from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import SQLAlchemyError
 
-from web.extensions import db
+from web.extensions import db, retry_if_disconnected
 from web.schema_version import code_revisions, database_revisions
 
 bp = Blueprint("health", __name__)
@@ -27,12 +27,17 @@ def healthz() -> ResponseReturnValue:
     return jsonify(status="ok")
 
 
+@retry_if_disconnected
+def current_revisions() -> tuple[str, ...]:
+    with db.engines["reads"].connect() as connection:
+        return database_revisions(lambda sql: connection.exec_driver_sql(sql).fetchall())
+
+
 @bp.get("/readyz")
 def readyz() -> ResponseReturnValue:
     known, heads = code_revisions()
     try:
-        with db.engines["reads"].connect() as connection:
-            current = database_revisions(connection.connection.cursor())
+        current = current_revisions()
     except SQLAlchemyError as exc:
         cause = getattr(exc, "orig", None) or exc
         reason = f"database unreachable: {str(cause).splitlines()[0]}"

@@ -11,9 +11,9 @@ methods to the same result.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 ALEMBIC_INI = ROOT / "alembic.ini"
@@ -74,14 +74,12 @@ def code_revisions(versions_dir: Path = VERSIONS_DIR) -> tuple[frozenset[str], t
         return frozenset(known), tuple(heads)
 
 
-def database_revisions(cursor: Any) -> tuple[str, ...]:
+def database_revisions(query: Callable[[str], list[tuple]]) -> tuple[str, ...]:
     """The revisions stamped in a database (empty when it was never migrated).
 
-    Takes a DB-API cursor, so that the entrypoint can call it over a bare
-    psycopg2 connection and the app over SQLAlchemy's.
+    `query` runs one SQL statement and returns its rows, so that the entrypoint can
+    use a bare psycopg2 cursor and the app a SQLAlchemy connection.
     """
-    cursor.execute("SELECT to_regclass('alembic_version') IS NOT NULL")
-    if not cursor.fetchone()[0]:
+    if not query("SELECT to_regclass('alembic_version') IS NOT NULL")[0][0]:
         return ()
-    cursor.execute("SELECT version_num FROM alembic_version ORDER BY version_num")
-    return tuple(row[0] for row in cursor.fetchall())
+    return tuple(row[0] for row in query("SELECT version_num FROM alembic_version ORDER BY 1"))

@@ -70,7 +70,12 @@ def migrate(connection: Any) -> None:
             "merge them with `alembic merge` before deploying"
         )
     with connection.cursor() as cursor:
-        current = database_revisions(cursor)
+
+        def query(sql: str) -> list[tuple]:
+            cursor.execute(sql)
+            return cursor.fetchall()
+
+        current = database_revisions(query)
     connection.close()
     if current == heads:
         log(f"database is at head {', '.join(heads) or '(no migrations)'}; nothing to migrate")
