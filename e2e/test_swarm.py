@@ -198,6 +198,31 @@ class Traffic:
         self.summary = json.loads(out.strip().splitlines()[-1])
 
 
+SETTLED = ("completed", "rollback_completed", "paused")
+
+
+def roll_out(tag: str) -> dict:
+    """Deploy `tag` under steady traffic until the update settles; the traffic's summary."""
+    with Traffic() as traffic:
+        started = time.monotonic()
+        deploy(tag)
+        wait_for(lambda: update_state() in SETTLED, f"{tag} rollout", 300)
+        seconds = time.monotonic() - started
+        time.sleep(3)
+    summary = traffic.summary
+    print(
+        f"\n{tag}: update {update_state()} after {seconds:.1f}s; {summary['reads']} reads, "
+        f"{summary['writes']} writes, {len(summary['failures'])} failed"
+    )
+    return summary
+
+
+def assert_all_replicas_on(tag: str) -> None:
+    images = running_images()
+    assert len(images) == 3, images
+    assert all(line.startswith(f"{IMAGE}:{tag} Running") for line in images), images
+
+
 @pytest.fixture(scope="module")
 def swarm() -> Iterator[None]:
     created = sh("docker", "info", "--format", "{{.Swarm.LocalNodeState}}") != "active"
@@ -275,27 +300,11 @@ def test_rolling_schema_change_without_a_failed_request_then_a_failed_migration_
     assert before == 20
 
     # v2: a backward-compatible column, rolled out under traffic.
-    with Traffic() as v2:
-        started = time.monotonic()
-        deploy("swarm-v2")
-        wait_for(
-            lambda: update_state() in ("completed", "rollback_completed", "paused"),
-            "v2 rollout",
-            300,
-        )
-        rollout_seconds = time.monotonic() - started
-        time.sleep(3)
-    print(
-        f"\nv2 rollout: {rollout_seconds:.1f}s; {v2.summary['reads']} reads, {v2.summary['writes']} writes, "
-        f"{len(v2.summary['failures'])} failed"
-    )
+    v2 = roll_out("swarm-v2")
     assert update_state() == "completed"
-    assert v2.summary["failures"] == [], v2.summary["failures"][:20]
-    assert v2.summary["reads"] > 50 and v2.summary["writes"] > 50
-    images = running_images()
-    assert len(images) == 3 and all(
-        line.startswith(f"{IMAGE}:swarm-v2 Running") for line in images
-    ), images
+    assert v2["failures"] == [], v2["failures"][:20]
+    assert v2["reads"] > 50 and v2["writes"] > 50
+    assert_all_replicas_on("swarm-v2")
     assert psql("SELECT version_num FROM alembic_version") == "swarmv2"
     assert (
         psql(
@@ -305,30 +314,14 @@ def test_rolling_schema_change_without_a_failed_request_then_a_failed_migration_
     )
     logs = web_logs()
     assert logs.count(f"Running upgrade {BASE_REVISION_HEAD} -> swarmv2") == 1, logs[-3000:]
-    assert int(psql("SELECT count(*) FROM projects")) == before + v2.summary["writes"]
+    assert int(psql("SELECT count(*) FROM projects")) == before + v2["writes"]
     assert int(psql("SELECT count(*) FROM projects WHERE name LIKE 'v1 record %'")) == 20
 
     # v3: its migration fails; the update rolls back and v2 keeps serving throughout.
-    with Traffic() as v3:
-        started = time.monotonic()
-        deploy("swarm-v3")
-        wait_for(
-            lambda: update_state() in ("rollback_completed", "completed", "paused"),
-            "v3 rollback",
-            300,
-        )
-        rollback_seconds = time.monotonic() - started
-        time.sleep(3)
-    print(
-        f"v3 failed and rolled back: {rollback_seconds:.1f}s; {v3.summary['reads']} reads, "
-        f"{v3.summary['writes']} writes, {len(v3.summary['failures'])} failed"
-    )
+    v3 = roll_out("swarm-v3")
     assert update_state() == "rollback_completed"
-    assert v3.summary["failures"] == [], v3.summary["failures"][:20]
-    assert v3.summary["reads"] > 20
-    images = running_images()
-    assert len(images) == 3 and all(
-        line.startswith(f"{IMAGE}:swarm-v2 Running") for line in images
-    ), images
+    assert v3["failures"] == [], v3["failures"][:20]
+    assert v3["reads"] > 20
+    assert_all_replicas_on("swarm-v2")
     assert psql("SELECT version_num FROM alembic_version") == "swarmv2"
     assert psql("SELECT to_regclass('swarm_half_done')") == ""

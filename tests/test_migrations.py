@@ -51,7 +51,7 @@ def alembic_engine(monkeypatch: pytest.MonkeyPatch) -> sa.Engine:
     engine.dispose()
 
 
-def alembic_cli(*args: str, url: str) -> subprocess.CompletedProcess:
+def alembic_cli(*args: str, url: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         ["alembic", *args],
         cwd=ROOT,
@@ -59,8 +59,28 @@ def alembic_cli(*args: str, url: str) -> subprocess.CompletedProcess:
         text=True,
         timeout=120,
         check=False,
-        env={**os.environ, "DATABASE_URL": url},
+        env={**os.environ, "DATABASE_URL": url, **env},
     )
+
+
+def start_upgrade(database: str, **env: str) -> subprocess.Popen:
+    """`alembic upgrade head` in the background; its output, merged, comes from communicate()."""
+    return subprocess.Popen(
+        ["alembic", "upgrade", "head"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "DATABASE_URL": database_url(database), **env},
+    )
+
+
+def hold_migration_lock(database: str):
+    """Take the migration lock as another migrator would; closing the connection frees it."""
+    holder = admin_connection(database)
+    with holder.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+    return holder
 
 
 def test_env_takes_the_url_from_the_app_config(fresh_database: str) -> None:
@@ -117,21 +137,8 @@ def test_model_change_writes_a_revision(tmp_path: Path) -> None:
 
 
 def test_concurrent_upgrades_wait_for_the_lock_and_migrate_once(fresh_database: str) -> None:
-    holder = admin_connection(fresh_database)
-    with holder.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
-    env = {**os.environ, "DATABASE_URL": database_url(fresh_database)}
-    upgrades = [
-        subprocess.Popen(
-            ["alembic", "upgrade", "head"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for _ in range(2)
-    ]
+    holder = hold_migration_lock(fresh_database)
+    upgrades = [start_upgrade(fresh_database) for _ in range(2)]
     try:
         time.sleep(5)  # long enough for both to start, connect and find the lock taken
         assert all(upgrade.poll() is None for upgrade in upgrades), "an upgrade did not wait"
@@ -154,23 +161,10 @@ def test_concurrent_upgrades_wait_for_the_lock_and_migrate_once(fresh_database: 
 
 
 def test_lock_wait_is_bounded(fresh_database: str) -> None:
-    holder = admin_connection(fresh_database)
-    with holder.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+    holder = hold_migration_lock(fresh_database)
     try:
-        env = {
-            **os.environ,
-            "DATABASE_URL": database_url(fresh_database),
-            "MIGRATION_LOCK_WAIT_MS": "500",
-        }
-        result = subprocess.run(
-            ["alembic", "upgrade", "head"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
+        result = alembic_cli(
+            "upgrade", "head", url=database_url(fresh_database), MIGRATION_LOCK_WAIT_MS="500"
         )
     finally:
         holder.close()
@@ -278,22 +272,9 @@ def test_advisory_lock_is_held_through_an_autocommit_block(fresh_database: str) 
     holder = admin_connection(fresh_database)
     holder.autocommit = False
     with holder.cursor() as cursor:
-        cursor.execute(
-            "LOCK TABLE tasks IN SHARE MODE"
-        )  # CREATE INDEX CONCURRENTLY must wait for it
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(fresh_database),
-        "MIGRATION_LOCK_TIMEOUT_MS": "60000",
-    }
-    upgrade = subprocess.Popen(
-        ["alembic", "upgrade", "head"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+        # CREATE INDEX CONCURRENTLY has to wait for this lock, which gives the test time to look.
+        cursor.execute("LOCK TABLE tasks IN SHARE MODE")
+    upgrade = start_upgrade(fresh_database, MIGRATION_LOCK_TIMEOUT_MS="60000")
     try:
         deadline = time.monotonic() + 30
         building: list[tuple] = []
