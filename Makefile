@@ -65,7 +65,7 @@ lint-migrations: ## squawk on the SQL of migrations not on main (since=<git ref>
 	$(TOOLS) python migrations/lint.py $(if $(all),--all,$$files)
 
 lint: ## ruff (lint and format check) and hadolint
-	$(TOOLS) sh -c 'ruff check . && ruff format --check . && hadolint Dockerfile'
+	$(TOOLS) sh -c 'ruff check . && ruff format --check . && hadolint Dockerfile bench/Dockerfile'
 
 fmt: ## format and autofix with ruff
 	$(TOOLS) sh -c 'ruff check --fix . && ruff format .'

@@ -5,7 +5,7 @@ from typing import Any
 
 from flask import Blueprint, Response, request, url_for
 from pydantic import BaseModel
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Connection, Row, Select, bindparam, select
 from werkzeug.exceptions import NotFound, UnsupportedMediaType
 
 from web import schemas
@@ -65,28 +65,44 @@ def reads() -> Connection:
     return db.engines["reads"].connect()
 
 
+def _by_id(model: type[Project | Task]) -> Select:
+    table = model.__table__
+    return select(table).where(table.c.id == bindparam("id"))
+
+
+def _page(model: type[Project | Task], *where: Any) -> Select:
+    table = model.__table__
+    return (
+        select(table)
+        .where(table.c.id > bindparam("after"), *where)
+        .order_by(table.c.id)
+        .limit(bindparam("limit"))
+    )
+
+
+# Built once, with parameters: each request reuses the compiled statement instead of
+# building a new one and deriving its cache key (a quarter of a read's cost here).
+BY_ID = {Project: _by_id(Project), Task: _by_id(Task)}
+PROJECTS_PAGE = _page(Project)
+TASKS_PAGE = _page(Task, Task.project_id == bindparam("project_id"))
+
+
 def fetch_or_404(connection: Connection, model: type[Project | Task], row_id: int) -> Row:
     """The row as a read-only tuple, or a 404 (ids are unsigned in routes)."""
-    table = model.__table__
-    statement = select(table).where(table.c.id == row_id)
-    row = connection.execute(statement).first() if row_id <= schemas.MAX_ID else None
+    row = (
+        connection.execute(BY_ID[model], {"id": row_id}).first()
+        if row_id <= schemas.MAX_ID
+        else None
+    )
     if row is None:
-        raise NotFound(f"{table.name[:-1]} {row_id} does not exist")
+        raise NotFound(f"{model.__tablename__[:-1]} {row_id} does not exist")
     return row
 
 
-def fetch_page(
-    connection: Connection, model: type[Project | Task], *where: Any
-) -> tuple[list[Row], int]:
+def fetch_page(connection: Connection, statement: Select, **params: int) -> tuple[list[Row], int]:
     page = schemas.PageQuery.model_validate(request.args.to_dict())
-    table = model.__table__
-    statement = (
-        select(table)
-        .where(table.c.id > page.after, *where)
-        .order_by(table.c.id)
-        .limit(page.limit + 1)
-    )
-    return list(connection.execute(statement)), page.limit
+    rows = connection.execute(statement, {"after": page.after, "limit": page.limit + 1, **params})
+    return list(rows), page.limit
 
 
 def get_or_404[Model: (Project, Task)](model: type[Model], row_id: int) -> Model:
@@ -115,7 +131,7 @@ def delete(row: Any) -> Response:
 @retry_if_disconnected
 def list_projects() -> Response:
     with reads() as connection:
-        rows, limit = fetch_page(connection, Project)
+        rows, limit = fetch_page(connection, PROJECTS_PAGE)
     return render_page(schemas.ProjectPage, rows, limit)
 
 
@@ -156,7 +172,7 @@ def delete_project(project_id: int) -> Response:
 def list_tasks(project_id: int) -> Response:
     with reads() as connection:
         fetch_or_404(connection, Project, project_id)
-        rows, limit = fetch_page(connection, Task, Task.project_id == project_id)
+        rows, limit = fetch_page(connection, TASKS_PAGE, project_id=project_id)
     return render_page(schemas.TaskPage, rows, limit)
 
 
