@@ -2,7 +2,10 @@
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
+from tests.conftest import TEST_DB, query
 from web.models import NAME_MAX, TITLE_MAX
 
 
@@ -142,6 +145,22 @@ def test_duplicate_task_title_in_a_project_is_409(client: FlaskClient) -> None:
 )
 def test_missing_records_and_routes_are_404(client: FlaskClient, path: str) -> None:
     assert_error(client.get(path), 404, "not_found")
+
+
+def test_update_of_a_row_deleted_meanwhile_is_404(client: FlaskClient) -> None:
+    """Found by schemathesis: a PATCH racing a DELETE answered 500 (StaleDataError)."""
+    task = create_task(client, create_project(client)["id"])
+
+    def delete_meanwhile(*_: object) -> None:  # between this request's read and its write
+        query(TEST_DB, "DELETE FROM tasks WHERE id = %s", task["id"])
+
+    event.listen(Session, "before_flush", delete_meanwhile)
+    try:
+        response = client.patch(f"/api/tasks/{task['id']}", json={"done": True})
+    finally:
+        event.remove(Session, "before_flush", delete_meanwhile)
+    assert_error(response, 404, "not_found")
+    assert client.get("/api/projects").status_code == 200  # the session was rolled back
 
 
 def test_task_for_missing_project_is_404(client: FlaskClient) -> None:

@@ -11,6 +11,7 @@ from flask.typing import ResponseReturnValue
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 from web.extensions import db
@@ -50,6 +51,12 @@ def integrity_error(exc: IntegrityError) -> ResponseReturnValue:
     return internal_error(exc)
 
 
+def row_gone(exc: StaleDataError) -> ResponseReturnValue:
+    """A row this request read was deleted by another before this one wrote it."""
+    db.session.rollback()
+    return error_response(404, "not_found", "the record was deleted by another request")
+
+
 def database_unavailable(exc: Exception) -> ResponseReturnValue:
     db.session.rollback()
     current_app.logger.warning("database unavailable: %s", str(exc).splitlines()[0])
@@ -65,6 +72,7 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(ValidationError, validation_error)
     app.register_error_handler(IntegrityError, integrity_error)
+    app.register_error_handler(StaleDataError, row_gone)
     app.register_error_handler(OperationalError, database_unavailable)
     app.register_error_handler(PoolTimeoutError, database_unavailable)
     app.register_error_handler(Exception, internal_error)
