@@ -84,23 +84,23 @@ def deploy(tag: str) -> None:
     sh("sh", "deploy/deploy.sh", "--resolve-image", "never", "--detach=true", cwd=ROOT, env=env)
 
 
+# A python one-off in the tools image, on the stack's network: `python -c SCRIPT ARGS...`.
+ON_NETWORK = (
+    "docker",
+    "run",
+    "--rm",
+    "-i",
+    "--network",
+    NETWORK,
+    "--entrypoint",
+    "python",
+    TOOLS,
+    "-c",
+)
+
+
 def on_network(script: str, *args: str, stdin: str = "", timeout: float = 180) -> str:
-    return sh(
-        "docker",
-        "run",
-        "--rm",
-        "-i",
-        "--network",
-        NETWORK,
-        "--entrypoint",
-        "python",
-        TOOLS,
-        "-c",
-        script,
-        *args,
-        input=stdin,
-        timeout=timeout,
-    )
+    return sh(*ON_NETWORK, script, *args, input=stdin, timeout=timeout)
 
 
 def psql(sql: str) -> str:
@@ -169,21 +169,7 @@ class Traffic:
 
     def __enter__(self) -> "Traffic":
         self.process = subprocess.Popen(
-            [
-                "docker",
-                "run",
-                "--rm",
-                "-i",
-                "--network",
-                NETWORK,
-                "--entrypoint",
-                "python",
-                TOOLS,
-                "-c",
-                TRAFFIC,
-                "http://tasks.web:8000",
-                f"traffic-{time.time_ns()}",
-            ],
+            [*ON_NETWORK, TRAFFIC, "http://tasks.web:8000", f"traffic-{time.time_ns()}"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
