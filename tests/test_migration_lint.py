@@ -6,12 +6,10 @@ import sys
 from pathlib import Path
 
 from tests.test_migrations import add_revision, copy_of_the_app
-from web.schema_version import ROOT, code_revisions
+from web.schema_version import code_revisions
 
 
 def lint(app: Path, *args: str) -> subprocess.CompletedProcess:
-    shutil_copy = (ROOT / ".squawk.toml").read_text()
-    (app / ".squawk.toml").write_text(shutil_copy)
     return subprocess.run(
         [sys.executable, "migrations/lint.py", *args],
         cwd=app,

@@ -27,6 +27,8 @@ from tests.conftest import (
     query,
     recreate_database,
 )
+from web.app import database_uri
+from web.config import load_settings
 from web.extensions import db
 from web.schema_version import MIGRATION_LOCK_KEY, ROOT, VERSIONS_DIR, code_revisions
 
@@ -38,15 +40,7 @@ def alembic_engine(monkeypatch: pytest.MonkeyPatch) -> sa.Engine:
     """pytest-alembic's database; env.py reaches the same one through DATABASE_URL."""
     recreate_database(MIGRATIONS_DB)
     monkeypatch.setenv("DATABASE_URL", database_url(MIGRATIONS_DB))
-    url = sa.URL.create(
-        "postgresql+psycopg2",
-        username=SERVER.user,
-        password=SERVER.password,
-        host=SERVER.host,
-        port=SERVER.port,
-        database=MIGRATIONS_DB,
-    )
-    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    engine = sa.create_engine(database_uri(load_settings()), poolclass=sa.NullPool)
     yield engine
     engine.dispose()
 
@@ -221,7 +215,8 @@ def test_startup_refuses_a_database_ahead_of_the_code(fresh_database: str) -> No
 def copy_of_the_app(tmp_path: Path) -> Path:
     for name in ("web", "migrations"):
         shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "alembic.ini", tmp_path)
+    for name in ("alembic.ini", ".squawk.toml"):
+        shutil.copy(ROOT / name, tmp_path)
     return tmp_path
 
 
