@@ -35,9 +35,9 @@ RUN python -m compileall -q web migrations
 USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python", "-m", "web.healthcheck"]
+    CMD ["python", "-m", "web.container.healthcheck"]
 ENTRYPOINT ["/app/entrypoint.sh"]
-CMD ["gunicorn", "--config", "python:web.gunicorn_conf", "web.wsgi:app"]
+CMD ["gunicorn", "--config", "python:web.container.gunicorn_conf", "web.container.wsgi:app"]
 
 # --- tools: runtime plus test and lint tools (make test, make lint, make revision)
 FROM build AS build-tools

@@ -2,7 +2,8 @@
 # (e2e and bench also use the host's python3 to drive the stack).
 .DEFAULT_GOAL := help
 .PHONY: help build up down logs shell psql revision migrate downgrade history current heads \
-        check sql test lint fmt e2e bench deploy undeploy ps backup restore lint-migrations e2e-swarm
+        check sql test lint fmt e2e bench deploy undeploy ps backup restore lint-migrations e2e-swarm \
+        remove-sample
 
 COMPOSE ?= docker compose
 DEV      = $(COMPOSE) -f docker-compose.yml -f compose.dev.yml
@@ -62,10 +63,13 @@ test: ## run the test suite against the stack's PostgreSQL (make test args="-k a
 lint-migrations: ## squawk on the SQL of migrations not on main (since=<git ref>; all=1 for every one)
 	@files="$$(git diff --name-only --diff-filter=A $(or $(since),main)...HEAD -- migrations/versions; \
 		git ls-files --others --exclude-standard migrations/versions)"; \
-	$(TOOLS) python migrations/lint.py $(if $(all),--all,$$files)
+	$(TOOLS) python scripts/lint_migrations.py $(if $(all),--all,$$files)
 
 lint: ## ruff (lint and format check) and hadolint
 	$(TOOLS) sh -c 'ruff check . && ruff format --check . && hadolint Dockerfile bench/Dockerfile'
+
+remove-sample: ## delete the sample (projects and tasks): web/api/sample/ and its revisions
+	sh scripts/remove_sample.sh
 
 fmt: ## format and autofix with ruff
 	$(TOOLS) sh -c 'ruff check --fix . && ruff format .'
@@ -96,9 +100,11 @@ bench: ## measure start-up, throughput, image size and memory; print the table (
 
 # --- Docker Swarm (deploy/stack.yml) -----------------------------------------------------
 STACK ?= app
+# The image `make build` made (compose names it after the project: <folder>-web:latest).
+WEB_IMAGE ?= $(shell $(COMPOSE) config --images 2>/dev/null | grep -e '-web:')
 
 deploy: ## deploy the swarm stack, or roll out a new image: make deploy WEB_IMAGE=repo/web:v2
-	STACK_NAME=$(STACK) sh deploy/deploy.sh
+	STACK_NAME=$(STACK) WEB_IMAGE=$(WEB_IMAGE) sh deploy/deploy.sh
 
 undeploy: ## remove the swarm stack (its database volume and secrets are kept)
 	docker stack rm $(STACK)

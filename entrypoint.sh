@@ -6,7 +6,7 @@
 set -eu
 
 if [ "${1:-}" = "gunicorn" ]; then
-    python -m web.startup
+    python -m web.container.startup
 fi
 
 # exec: the command becomes PID 1's child-less successor and receives SIGTERM itself.

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from e2e.conftest import BASE, ROOT, Stack, create_project, error_lines, head_revision
-from web.schema_version import code_revisions
+from web.container.schema_version import code_revisions
 
 MIGRATION_FILE = "/app/migrations/versions/2099_01_01_0000-e2ehalf_e2e_half_done.py"
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from e2e.conftest import ROOT
-from web.schema_version import code_revisions
+from web.container.schema_version import code_revisions
 
 STACK = "fae2eswarm"
 NETWORK = f"{STACK}_default"

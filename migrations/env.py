@@ -16,8 +16,8 @@ from sqlalchemy import text
 
 from web.app import create_app
 from web.config import ConfigError
-from web.extensions import db
-from web.schema_version import MIGRATION_LOCK_KEY
+from web.app.db import db
+from web.container.schema_version import MIGRATION_LOCK_KEY
 
 config = context.config
 if config.config_file_name is not None:
@@ -59,15 +59,17 @@ SESSION_SETTINGS = (
 
 
 @contextmanager
-def migration_lock(connection):
+def migration_lock(connection, own: bool):
     """Hold the advisory lock, waiting at most MIGRATION_LOCK_WAIT_MS for it.
 
-    The waiting is a poll in autocommit, not a blocking pg_advisory_lock(): a
-    waiter must not sit in an open transaction, because CREATE INDEX
-    CONCURRENTLY in the holder's migration waits for every open transaction to
-    end, and the two would wait for each other.
+    On a connection of our own, the waiting is a poll in autocommit, not a
+    blocking pg_advisory_lock(): a waiter must not sit in an open transaction,
+    because CREATE INDEX CONCURRENTLY in the holder's migration waits for every
+    open transaction to end, and the two would wait for each other. A caller's
+    connection is left in the state the caller chose (its transaction, if any).
     """
-    connection.execution_options(isolation_level="AUTOCOMMIT")
+    if own:
+        connection.execution_options(isolation_level="AUTOCOMMIT")
     try_lock = text("SELECT pg_try_advisory_lock(:key)")
     deadline = time.monotonic() + settings.migration_lock_wait_ms / 1000
     while not connection.scalar(try_lock, {"key": MIGRATION_LOCK_KEY}):
@@ -79,13 +81,23 @@ def migration_lock(connection):
         time.sleep(0.2)
     for statement in SESSION_SETTINGS:
         connection.execute(text(statement))
-    connection.commit()  # ends SQLAlchemy's transaction object; nothing was open on the server
-    connection.execution_options(isolation_level=connection.default_isolation_level)
+    if own:
+        connection.commit()  # ends SQLAlchemy's transaction object; nothing was open on the server
+        connection.execution_options(isolation_level=connection.default_isolation_level)
     try:
         yield
-    finally:
+    except BaseException:
+        if not own:
+            raise  # the caller's connection and transaction: the caller rolls back or closes
         connection.rollback()
-        connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        unlock(connection, own)
+        raise
+    unlock(connection, own)
+
+
+def unlock(connection, own: bool) -> None:
+    connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+    if own:
         connection.commit()
 
 
@@ -98,11 +110,23 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
-def run_migrations_online() -> None:
-    with engine.connect() as connection, migration_lock(connection):
+def run_migrations(connection, own: bool) -> None:
+    with migration_lock(connection, own):
         context.configure(connection=connection, **COMMON)
         with context.begin_transaction():
             context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    """Migrate on the caller's connection when given one (Alembic's connection-sharing
+    recipe: `config.attributes["connection"] = connection` before `command.upgrade`),
+    else on a connection of the app's engine."""
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        run_migrations(connection, own=False)
+        return
+    with engine.connect() as connection:
+        run_migrations(connection, own=True)
 
 
 if context.is_offline_mode():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SERVER, TEST_DB, admin_connection, database_url
+from tests.fixtures import SERVER, TEST_DB, admin_connection, database_url
 from web.config import ConfigError, load_settings
 
 GOOD = {"DATABASE_URL": "postgresql://app:secret@db:5432/app", "SECRET_KEY": "k"}

@@ -3,7 +3,7 @@
 import re
 
 from web.config import load_settings
-from web.schema_version import ROOT
+from web.container.schema_version import ROOT
 
 CONFIG = (ROOT / "web" / "config.py").read_text()
 VARIABLES = set(re.findall(r'env\.\w+\(\s*"([A-Z_]+)"', CONFIG))

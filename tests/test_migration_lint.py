@@ -5,13 +5,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.test_migrations import add_revision, copy_of_the_app
-from web.schema_version import code_revisions
+from tests.support import write_revision
+from web.container.schema_version import code_revisions
+
+HEAD = (code_revisions()[1] or (None,))[0]
 
 
 def lint(app: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "migrations/lint.py", *args],
+        [sys.executable, "scripts/lint_migrations.py", *args],
         cwd=app,
         capture_output=True,
         text=True,
@@ -21,31 +23,39 @@ def lint(app: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_committed_revisions_pass(tmp_path: Path) -> None:
-    result = lint(copy_of_the_app(tmp_path), "--all")
+def test_committed_revisions_pass(app_copy: Path) -> None:
+    write_revision(  # so that there is at least one revision to lint
+        app_copy / "migrations" / "versions",
+        "t_safe",
+        HEAD,
+        'op.add_column("lint_ok", sa.Column("note", sa.Text(), nullable=True))',
+    )
+    result = lint(app_copy, "--all")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Found 0 issues" in result.stdout
 
 
-def test_blocking_and_breaking_operations_fail(tmp_path: Path) -> None:
-    app = copy_of_the_app(tmp_path)
-    head = code_revisions()[1][0]
-    add_revision(
-        app,
-        "dangerous",
-        head,
-        "\n    ".join(
-            [
-                'op.create_index("ix_tasks_title", "tasks", ["title"])',
-                'op.add_column("projects", sa.Column("owner", sa.Text(), nullable=False))',
-                'op.alter_column("tasks", "title", type_=sa.Text())',
-                'op.drop_column("projects", "description")',
-            ]
-        ),
+def test_blocking_and_breaking_operations_fail(app_copy: Path) -> None:
+    versions = app_copy / "migrations" / "versions"
+    write_revision(
+        versions,
+        "t_table",
+        HEAD,
+        'op.create_table("lint_probe", sa.Column("id", sa.Integer, primary_key=True), '
+        'sa.Column("title", sa.String(10)), sa.Column("old", sa.Text()))',
     )
-    revision = app / "migrations" / "versions" / "2099_01_01_0000-dangerous_test.py"
-    revision.write_text("import sqlalchemy as sa\n" + revision.read_text())
-    result = lint(app, str(revision))
+    revision = write_revision(
+        versions,
+        "dangerous",
+        "t_table",
+        """
+        op.create_index("ix_lint_probe_title", "lint_probe", ["title"])
+        op.add_column("lint_probe", sa.Column("owner", sa.Text(), nullable=False))
+        op.alter_column("lint_probe", "title", type_=sa.Text())
+        op.drop_column("lint_probe", "old")
+        """,
+    )
+    result = lint(app_copy, str(revision))
     assert result.returncode != 0
     for rule in (
         "require-concurrent-index-creation",

@@ -1,11 +1,14 @@
-"""Migrations against a real PostgreSQL: pytest-alembic's checks, env.py, the advisory lock."""
+"""Migrations against a real PostgreSQL: env.py, the advisory lock, the start-up step.
+
+These tests use tables and revisions of their own, written on top of whatever the
+code's head is (or as the first revision, on an empty history), in a copy of the
+app, so they hold with or without the sample and with your own migrations.
+"""
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -19,25 +22,28 @@ from pytest_alembic.tests import (  # noqa: F401 (collected as tests)
     test_upgrade,
 )
 
-from tests.conftest import (
+from tests.fixtures import (
     SERVER,
     admin_connection,
     alembic_config,
     database_url,
     query,
     recreate_database,
+    run_in,
 )
+from tests.support import wait_until, write_revision
 from web.app import database_uri
+from web.app.db import db
 from web.config import load_settings
-from web.extensions import db
-from web.schema_version import MIGRATION_LOCK_KEY, ROOT, VERSIONS_DIR, code_revisions
+from web.container.schema_version import MIGRATION_LOCK_KEY, ROOT, VERSIONS_DIR, code_revisions
 
 MIGRATIONS_DB = f"{SERVER.dbname}_test_migrations"
+HEAD = (code_revisions()[1] or (None,))[0]  # the code's head; None on an empty history
 
 
 @pytest.fixture
 def alembic_engine(monkeypatch: pytest.MonkeyPatch) -> sa.Engine:
-    """pytest-alembic's database; env.py reaches the same one through DATABASE_URL."""
+    """pytest-alembic's database; it hands env.py a connection of this engine."""
     recreate_database(MIGRATIONS_DB)
     monkeypatch.setenv("DATABASE_URL", database_url(MIGRATIONS_DB))
     engine = sa.create_engine(database_uri(load_settings()), poolclass=sa.NullPool)
@@ -45,27 +51,23 @@ def alembic_engine(monkeypatch: pytest.MonkeyPatch) -> sa.Engine:
     engine.dispose()
 
 
-def alembic_cli(*args: str, url: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["alembic", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "DATABASE_URL": url, **env},
-    )
+def versions(app: Path) -> Path:
+    return app / "migrations" / "versions"
 
 
-def start_upgrade(database: str, **env: str) -> subprocess.Popen:
+def alembic_cli(*args: str, database: str, cwd: Path = ROOT, **env: str) -> subprocess.CompletedProcess:
+    return run_in(cwd, "alembic", *args, database=database, **env)
+
+
+def start_upgrade(database: str, cwd: Path, **env: str) -> subprocess.Popen:
     """`alembic upgrade head` in the background; its output, merged, comes from communicate()."""
     return subprocess.Popen(
         ["alembic", "upgrade", "head"],
-        cwd=ROOT,
+        cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "DATABASE_URL": database_url(database), **env},
+        env={**os.environ, "DATABASE_URL": database_url(database), "PYTHONPATH": str(cwd), **env},
     )
 
 
@@ -77,27 +79,70 @@ def hold_migration_lock(database: str):
     return holder
 
 
-def test_env_takes_the_url_from_the_app_config(fresh_database: str) -> None:
+def version_of(database: str) -> list[tuple]:
+    return query(database, "SELECT version_num FROM alembic_version")
+
+
+def test_env_takes_the_url_from_the_app_config(fresh_database: str, app_copy: Path) -> None:
     assert "sqlalchemy.url" not in (ROOT / "alembic.ini").read_text()
-    upgraded = alembic_cli("upgrade", "head", url=database_url(fresh_database))
+    write_revision(versions(app_copy), "t_env", HEAD, 'op.execute("CREATE TABLE env_probe (id int)")')
+    upgraded = alembic_cli("upgrade", "head", database=fresh_database, cwd=app_copy)
     assert upgraded.returncode == 0, upgraded.stderr
-    head = code_revisions()[1][0]
-    assert query(fresh_database, "SELECT version_num FROM alembic_version") == [(head,)]
-    current = alembic_cli("current", url=database_url(fresh_database))
-    assert f"{head} (head)" in current.stdout
+    assert version_of(fresh_database) == [("t_env",)]
+    assert query(fresh_database, "SELECT to_regclass('env_probe')::text") == [("env_probe",)]
+    assert "t_env (head)" in alembic_cli("current", database=fresh_database, cwd=app_copy).stdout
 
 
 def test_env_reports_a_config_error_in_one_line() -> None:
-    result = alembic_cli("current", url="mysql://nope")
+    result = alembic_cli("current", database="x", DATABASE_URL="mysql://nope")
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-1].startswith("error: DATABASE_URL is malformed")
 
 
-def test_offline_sql_needs_no_database() -> None:
-    result = alembic_cli("upgrade", "head", "--sql", url="postgresql://nobody@127.0.0.1:1/nothing")
+def test_offline_sql_needs_no_database(app_copy: Path) -> None:
+    write_revision(versions(app_copy), "t_sql", HEAD, 'op.execute("CREATE TABLE sql_probe (id int)")')
+    result = alembic_cli(
+        "upgrade", "head", "--sql", database="x", cwd=app_copy,
+        DATABASE_URL="postgresql://nobody@127.0.0.1:1/nothing",
+    )
     assert result.returncode == 0, result.stderr
-    assert "CREATE TABLE projects" in result.stdout
-    assert "CREATE TABLE tasks" in result.stdout
+    assert "SET lock_timeout = '5000ms'" in result.stdout
+    assert "CREATE TABLE sql_probe (id int)" in result.stdout
+
+
+def test_env_migrates_on_a_callers_connection_and_transaction(
+    fresh_database: str, app_copy: Path
+) -> None:
+    """Alembic's connection-sharing recipe: config.attributes["connection"]."""
+    write_revision(
+        versions(app_copy),
+        "t_shared",
+        HEAD,
+        """
+        op.execute(
+            "CREATE TABLE shared_probe AS SELECT pg_backend_pid() AS pid, "
+            "(SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND pid = pg_backend_pid()) AS locks"
+        )
+        """,
+    )
+    config = Config(str(app_copy / "alembic.ini"))
+    engine = sa.create_engine(database_uri(load_settings()), poolclass=sa.NullPool)
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+        pid = connection.scalar(sa.text("SELECT pg_backend_pid()"))
+        # The migration ran on this connection, holding the migration lock, released since.
+        assert connection.execute(sa.text("SELECT pid, locks FROM shared_probe")).all() == [
+            (pid, 1)
+        ]
+        assert connection.scalar(sa.text("SELECT count(*) FROM pg_locks WHERE pid = :pid AND locktype = 'advisory'"), {"pid": pid}) == 0
+        # ...and in this transaction: nobody else sees it until the caller commits.
+        assert query(fresh_database, "SELECT to_regclass('shared_probe')") == [(None,)]
+        transaction.rollback()
+    engine.dispose()
+    assert query(fresh_database, "SELECT to_regclass('alembic_version')") == [(None,)]
 
 
 def autogenerate_config(version_path: Path) -> Config:
@@ -130,26 +175,32 @@ def test_model_change_writes_a_revision(tmp_path: Path) -> None:
     assert written.name.endswith("_add_scratch.py")
 
 
-def test_concurrent_upgrades_wait_for_the_lock_and_migrate_once(fresh_database: str) -> None:
+def test_concurrent_upgrades_wait_for_the_lock_and_migrate_once(
+    fresh_database: str, app_copy: Path
+) -> None:
+    write_revision(versions(app_copy), "t_once", HEAD, 'op.execute("CREATE TABLE once (id int)")')
     holder = hold_migration_lock(fresh_database)
-    upgrades = [start_upgrade(fresh_database) for _ in range(2)]
+    upgrades = [start_upgrade(fresh_database, app_copy) for _ in range(2)]
     try:
-        time.sleep(5)  # long enough for both to start, connect and find the lock taken
+        # Both start, connect and find the lock taken; waiting holds no transaction open
+        # (CREATE INDEX CONCURRENTLY would wait for it).
+        wait_until(
+            lambda: query(
+                fresh_database,
+                """SELECT count(*) = 2 AND count(*) FILTER (WHERE state LIKE 'idle in transaction%%') = 0
+                FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()
+                AND query LIKE '%%pg_try_advisory_lock%%'""",
+                fresh_database,
+            )[0][0],
+            "both upgrades polling the lock",
+        )
         assert all(upgrade.poll() is None for upgrade in upgrades), "an upgrade did not wait"
         assert query(fresh_database, "SELECT to_regclass('alembic_version')") == [(None,)]
-        # Waiting holds no transaction open (CREATE INDEX CONCURRENTLY would wait for it).
-        assert query(
-            fresh_database,
-            """
-            SELECT count(*) FROM pg_stat_activity
-            WHERE datname = %s AND state LIKE 'idle in transaction%%'""",
-            fresh_database,
-        ) == [(0,)]
     finally:
         holder.close()  # releases the lock
     outputs = [upgrade.communicate(timeout=120)[0] for upgrade in upgrades]
     assert [upgrade.returncode for upgrade in upgrades] == [0, 0], outputs
-    for revision in code_revisions()[0]:
+    for revision in (*code_revisions()[0], "t_once"):
         assert sum(f"-> {revision}," in output for output in outputs) == 1, outputs
     assert query(fresh_database, "SELECT count(*) FROM alembic_version") == [(1,)]
 
@@ -158,7 +209,7 @@ def test_lock_wait_is_bounded(fresh_database: str) -> None:
     holder = hold_migration_lock(fresh_database)
     try:
         result = alembic_cli(
-            "upgrade", "head", url=database_url(fresh_database), MIGRATION_LOCK_WAIT_MS="500"
+            "upgrade", "head", database=fresh_database, MIGRATION_LOCK_WAIT_MS="500"
         )
     finally:
         holder.close()
@@ -169,120 +220,42 @@ def test_lock_wait_is_bounded(fresh_database: str) -> None:
     )
 
 
-# --- the entrypoint's start-up step (web/startup.py) -------------------------
-
-
-def startup(database: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "web.startup"],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "DATABASE_URL": database_url(database), "PYTHONPATH": str(cwd)},
-        check=False,
-    )
-
-
-def test_startup_migrates_an_empty_database_then_takes_the_fast_path(fresh_database: str) -> None:
-    first = startup(fresh_database)
-    assert first.returncode == 0, first.stderr
-    assert "migrating from an empty database" in first.stderr
-    second = startup(fresh_database)
-    assert second.returncode == 0, second.stderr
-    assert "nothing to migrate" in second.stderr
-    assert "alembic" not in second.stderr.lower().replace("alembic_version", "")
-
-
-def test_startup_refuses_a_database_ahead_of_the_code(fresh_database: str) -> None:
-    command.upgrade(alembic_config(), "head")
-    query(fresh_database, "UPDATE alembic_version SET version_num = 'f00dfeed'")
-    before = query(fresh_database, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
-    result = startup(fresh_database)
-    assert result.returncode == 1
-    head = code_revisions()[1][0]
-    assert (
-        f"error: database is at revision f00dfeed, which this code does not know (its head is {head})"
-        in result.stderr
-    )
-    assert query(fresh_database, "SELECT version_num FROM alembic_version") == [("f00dfeed",)]
-    assert (
-        query(fresh_database, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
-        == before
-    )
-
-
-def copy_of_the_app(tmp_path: Path) -> Path:
-    for name in ("web", "migrations"):
-        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("alembic.ini", ".squawk.toml"):
-        shutil.copy(ROOT / name, tmp_path)
-    return tmp_path
-
-
-def add_revision(app: Path, revision: str, down: str, body: str = "pass") -> None:
-    (app / "migrations" / "versions" / f"2099_01_01_0000-{revision}_test.py").write_text(
-        f'revision = "{revision}"\ndown_revision = "{down}"\nbranch_labels = None\ndepends_on = None\n\n'
-        f"from alembic import op\n\n\ndef upgrade():\n    {body}\n\n\ndef downgrade():\n    pass\n"
-    )
-
-
-def test_startup_refuses_multiple_heads(tmp_path: Path, fresh_database: str) -> None:
-    app = copy_of_the_app(tmp_path)
-    head = code_revisions()[1][0]
-    add_revision(app, "branch1", head)
-    add_revision(app, "branch2", head)
-    result = startup(fresh_database, cwd=app)
-    assert result.returncode == 1
-    assert "error: the migrations have 2 heads (branch1, branch2)" in result.stderr
-    assert query(fresh_database, "SELECT to_regclass('alembic_version')") == [(None,)]
-
-
-def test_a_failing_migration_leaves_the_previous_revision(
-    tmp_path: Path, fresh_database: str
+def test_advisory_lock_is_held_through_an_autocommit_block(
+    fresh_database: str, app_copy: Path
 ) -> None:
-    app = copy_of_the_app(tmp_path)
-    head = code_revisions()[1][0]
-    add_revision(
-        app,
-        "halfway",
-        head,
-        'op.execute("CREATE TABLE half_done (id int)")\n    raise RuntimeError("boom")',
-    )
-    result = startup(fresh_database, cwd=app)
-    assert result.returncode == 1
-    assert "error: migration failed: RuntimeError: boom" in result.stderr
-    # transaction_per_migration: the good revision is committed, the failed one left no trace.
-    assert query(fresh_database, "SELECT version_num FROM alembic_version") == [(head,)]
-    assert query(fresh_database, "SELECT to_regclass('half_done')") == [(None,)]
-    add_revision(app, "halfway", head, 'op.execute("CREATE TABLE half_done (id int)")')
-    fixed = startup(fresh_database, cwd=app)
-    assert fixed.returncode == 0, fixed.stderr
-    assert query(fresh_database, "SELECT version_num FROM alembic_version") == [("halfway",)]
-
-
-def test_advisory_lock_is_held_through_an_autocommit_block(fresh_database: str) -> None:
     """CREATE INDEX CONCURRENTLY runs outside a transaction; the session-level lock stays held."""
-    command.upgrade(alembic_config(), "5fd64f24d4e9")  # the revision before the concurrent index
+    write_revision(
+        versions(app_copy),
+        "t_table",
+        HEAD,
+        'op.execute("CREATE TABLE lock_probe (id int, created_at timestamptz)")',
+    )
+    write_revision(
+        versions(app_copy),
+        "t_index",
+        "t_table",
+        """
+        with op.get_context().autocommit_block():
+            op.execute("CREATE INDEX CONCURRENTLY ix_lock_probe ON lock_probe (created_at)")
+        """,
+    )
+    assert alembic_cli("upgrade", "t_table", database=fresh_database, cwd=app_copy).returncode == 0
     holder = admin_connection(fresh_database)
     holder.autocommit = False
     with holder.cursor() as cursor:
         # CREATE INDEX CONCURRENTLY has to wait for this lock, which gives the test time to look.
-        cursor.execute("LOCK TABLE tasks IN SHARE MODE")
-    upgrade = start_upgrade(fresh_database, MIGRATION_LOCK_TIMEOUT_MS="60000")
+        cursor.execute("LOCK TABLE lock_probe IN SHARE MODE")
+    upgrade = start_upgrade(fresh_database, app_copy, MIGRATION_LOCK_TIMEOUT_MS="60000")
     try:
-        deadline = time.monotonic() + 30
-        building: list[tuple] = []
-        while not building and time.monotonic() < deadline:
-            building = query(
+        [(pid, _)] = wait_until(
+            lambda: query(
                 fresh_database,
                 """
                 SELECT pid, backend_xid IS NULL FROM pg_stat_activity
                 WHERE query LIKE 'CREATE INDEX CONCURRENTLY%%' AND wait_event_type = 'Lock'""",
-            )
-            time.sleep(0.1)
-        assert building, "the concurrent index build never started"
-        [(pid, _)] = building
+            ),
+            "the concurrent index build waiting",
+        )
         held = query(
             fresh_database,
             """
@@ -298,7 +271,82 @@ def test_advisory_lock_is_held_through_an_autocommit_block(fresh_database: str) 
     output = upgrade.communicate(timeout=120)[0]
     assert upgrade.returncode == 0, output
     assert query(
-        fresh_database,
-        """
-        SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_tasks_created_at'::regclass""",
+        fresh_database, "SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_lock_probe'::regclass"
     ) == [(True,)]
+
+
+# --- the entrypoint's start-up step (web/container/startup.py) -------------------
+
+
+def startup(database: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return run_in(cwd, sys.executable, "-m", "web.container.startup", database=database)
+
+
+def test_startup_migrates_an_empty_database_then_takes_the_fast_path(
+    fresh_database: str, app_copy: Path
+) -> None:
+    write_revision(versions(app_copy), "t_fast", HEAD)
+    first = startup(fresh_database, app_copy)
+    assert first.returncode == 0, first.stderr
+    assert "migrating from an empty database to t_fast" in first.stderr
+    second = startup(fresh_database, app_copy)
+    assert second.returncode == 0, second.stderr
+    assert "database is at head t_fast; nothing to migrate" in second.stderr
+    assert "alembic" not in second.stderr.lower().replace("alembic_version", "")
+
+
+def test_startup_on_an_empty_history_has_nothing_to_do(fresh_database: str, app_copy: Path) -> None:
+    for revision in versions(app_copy).glob("*.py"):
+        revision.unlink()
+    result = startup(fresh_database, app_copy)
+    assert result.returncode == 0, result.stderr
+    assert "database is at head (no migrations); nothing to migrate" in result.stderr
+
+
+def test_startup_refuses_a_database_ahead_of_the_code(fresh_database: str, app_copy: Path) -> None:
+    write_revision(versions(app_copy), "t_ahead", HEAD, 'op.execute("CREATE TABLE kept (id int)")')
+    assert startup(fresh_database, app_copy).returncode == 0
+    query(fresh_database, "UPDATE alembic_version SET version_num = 'f00dfeed'")
+    before = query(fresh_database, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+    result = startup(fresh_database, app_copy)
+    assert result.returncode == 1
+    assert (
+        "error: database is at revision f00dfeed, which this code does not know (its head is t_ahead)"
+        in result.stderr
+    )
+    assert version_of(fresh_database) == [("f00dfeed",)]
+    assert (
+        query(fresh_database, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+        == before
+    )
+
+
+def test_startup_refuses_multiple_heads(app_copy: Path, fresh_database: str) -> None:
+    write_revision(versions(app_copy), "branch1", HEAD)
+    write_revision(versions(app_copy), "branch2", HEAD)
+    result = startup(fresh_database, cwd=app_copy)
+    assert result.returncode == 1
+    assert "error: the migrations have 2 heads (branch1, branch2)" in result.stderr
+    assert query(fresh_database, "SELECT to_regclass('alembic_version')") == [(None,)]
+
+
+def test_a_failing_migration_leaves_the_previous_revision(
+    app_copy: Path, fresh_database: str
+) -> None:
+    write_revision(versions(app_copy), "t_good", HEAD, 'op.execute("CREATE TABLE good (id int)")')
+    write_revision(
+        versions(app_copy),
+        "t_half",
+        "t_good",
+        'op.execute("CREATE TABLE half_done (id int)")\nraise RuntimeError("boom")',
+    )
+    result = startup(fresh_database, cwd=app_copy)
+    assert result.returncode == 1
+    assert "error: migration failed: RuntimeError: boom" in result.stderr
+    # transaction_per_migration: the good revision is committed, the failed one left no trace.
+    assert version_of(fresh_database) == [("t_good",)]
+    assert query(fresh_database, "SELECT to_regclass('half_done')") == [(None,)]
+    write_revision(versions(app_copy), "t_half", "t_good", 'op.execute("CREATE TABLE half_done (id int)")')
+    fixed = startup(fresh_database, cwd=app_copy)
+    assert fixed.returncode == 0, fixed.stderr
+    assert version_of(fresh_database) == [("t_half",)]

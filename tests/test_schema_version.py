@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from web.schema_version import (
+from web.container.schema_version import (
     VERSIONS_DIR,
     UnreadableRevision,
     _alembic_revisions,
@@ -20,7 +20,7 @@ def test_scan_matches_alembic_on_the_real_migrations() -> None:
     known, heads = _alembic_revisions(VERSIONS_DIR)
     assert set(graph) == known
     assert heads_of(graph) == heads
-    assert len(heads) == 1
+    assert len(heads) <= 1  # none on an empty history
 
 
 def write(path: Path, revision: str, down: str) -> None:

@@ -1,5 +1,11 @@
-"""The web service: a Flask app (web.app.create_app) and its start-up step (web.startup).
+"""The web service, in four parts:
 
-Deliberately empty: `python -m web.startup` runs on every container start and
-must not pay for importing Flask and SQLAlchemy through this package.
+    web/config.py   every setting, from the environment
+    web/app/        the HTTP app: create_app(), the database, errors, health, OpenAPI
+    web/api/        the API: one module (or package) per resource, found by create_app()
+    web/models.py   your models
+    web/container/  what starts and runs the container: start-up step, gunicorn, healthcheck
+
+Deliberately empty: `python -m web.container.startup` runs on every container
+start and must not pay for importing Flask and SQLAlchemy through this package.
 """

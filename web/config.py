@@ -1,7 +1,7 @@
 """Every setting, read from the environment in this one place.
 
 Only the standard library is imported here: the entrypoint's start-up check
-(`web.startup`) loads settings before Flask or SQLAlchemy are imported, and
+(`web.container.startup`) loads settings before Flask or SQLAlchemy are imported, and
 that check is on the path of every container start.
 
 A secret may be given as NAME or as NAME_FILE (a path, as Docker and
@@ -39,7 +39,7 @@ class DatabaseURL:
         return f"postgresql://{auth}{self.host}:{self.port}/{self.dbname}"
 
     def connect_kwargs(self) -> dict[str, str | int]:
-        """Keyword arguments for psycopg2.connect (also used by the SQLAlchemy engine)."""
+        """Keyword arguments for psycopg2.connect (the start-up step's bare connection and the tests)."""
         kwargs: dict[str, str | int] = {"host": self.host, "port": self.port, "dbname": self.dbname}
         if self.user:
             kwargs["user"] = self.user

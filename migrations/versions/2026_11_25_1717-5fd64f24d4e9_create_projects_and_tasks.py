@@ -1,5 +1,7 @@
 """create projects and tasks
 
+Part of the sample (projects and tasks): `make remove-sample` deletes this file.
+
 Revision ID: 5fd64f24d4e9
 Revises:
 Create Date: 2026-11-25 17:17:12.851530+00:00

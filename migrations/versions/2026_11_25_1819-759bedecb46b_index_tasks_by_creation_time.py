@@ -1,5 +1,7 @@
 """index tasks by creation time
 
+Part of the sample (projects and tasks): `make remove-sample` deletes this file.
+
 Revision ID: 759bedecb46b
 Revises: 5fd64f24d4e9
 Create Date: 2026-11-25 18:19:12.493805+00:00

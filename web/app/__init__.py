@@ -8,7 +8,7 @@ from flask import Flask, Response
 from sqlalchemy import URL
 
 from web.config import Settings, load_settings
-from web.extensions import db
+from web.app.db import db
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -29,7 +29,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         DEBUG=settings.debug,
         MAX_CONTENT_LENGTH=settings.max_content_length,
         SQLALCHEMY_DATABASE_URI=uri,
-        # A second pool, in autocommit, for the API's single-statement reads (web/api.py).
+        # A second pool, in autocommit, for single-statement reads (web/app/reads.py).
         SQLALCHEMY_BINDS={
             "reads": {"url": uri, "isolation_level": "AUTOCOMMIT", "pool_pre_ping": False}
         },
@@ -38,11 +38,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.logger.setLevel(settings.log_level)
     db.init_app(app)
 
-    from web import api, errors, health, openapi
+    import web.models  # noqa: F401 (your models, so that Alembic sees them)
+    from web import api
+    from web.app import errors, health, openapi
 
-    app.register_blueprint(api.bp)
+    for blueprint in api.blueprints():
+        app.register_blueprint(blueprint)
     app.register_blueprint(health.bp)
-    app.register_blueprint(openapi.bp)
+    openapi.init_app(app)
     errors.register_error_handlers(app)
     app.after_request(add_security_headers)
     return app
@@ -66,7 +69,7 @@ def engine_options(settings: Settings) -> dict:
     return {
         "pool_size": settings.db_pool_size,
         # A connection that died with a database restart is replaced before a write uses
-        # it (one extra round trip). Reads skip this and retry instead (web/extensions.py).
+        # it (one extra round trip). Reads skip this and retry instead (web/app/db.py).
         "pool_pre_ping": True,
         "connect_args": {
             # Fail fast while the database is away, so requests get a 503 instead of hanging.

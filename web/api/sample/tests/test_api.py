@@ -5,7 +5,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from tests.conftest import TEST_DB, query
+from tests.fixtures import TEST_DB, query
 from web.models import NAME_MAX, TITLE_MAX
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the directory that holds alembic.ini
 ALEMBIC_INI = ROOT / "alembic.ini"
 VERSIONS_DIR = ROOT / "migrations" / "versions"
 # The PostgreSQL advisory lock that serialises `alembic upgrade` runs (migrations/env.py).

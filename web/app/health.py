@@ -8,7 +8,7 @@ Ahead counts as ready because a rolling deploy depends on it: the first new
 replica migrates while the old ones still serve, and migrations are written so
 that the code just before them keeps working (expand/contract, see README).
 A database at a revision this code does not know is "ahead": an image rolled
-back onto it is refused at start-up instead (web/startup.py), never served.
+back onto it is refused at start-up instead (web/container/startup.py), never served.
 Behind (or empty) is not ready: this code's tables may not exist yet.
 """
 
@@ -16,8 +16,9 @@ from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import SQLAlchemyError
 
-from web.extensions import db, retry_if_disconnected
-from web.schema_version import code_revisions, database_revisions
+from web.app.db import db
+from web.app.reads import retry_if_disconnected
+from web.container.schema_version import code_revisions, database_revisions
 
 bp = Blueprint("health", __name__)
 

@@ -1,4 +1,5 @@
-"""Fixtures: real PostgreSQL databases on the compose stack's server.
+"""Fixtures for every test (loaded by the root conftest.py): real PostgreSQL databases
+on the compose stack's server.
 
 Tests never touch the app's own database. Each suite gets a database of its
 own, named after the configured one (`app` -> `app_test`, `app_test_<name>`),
@@ -7,7 +8,10 @@ dropped and created afresh, and the test process's DATABASE_URL points at it.
 
 import os
 import re
+import shutil
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from contextlib import closing
 from urllib.parse import quote
 
@@ -21,8 +25,8 @@ from psycopg2 import sql
 
 from web.app import create_app
 from web.config import DatabaseURL, load_settings
-from web.extensions import db
-from web.schema_version import ALEMBIC_INI
+from web.app.db import db
+from web.container.schema_version import ALEMBIC_INI, ROOT
 
 SERVER: DatabaseURL = load_settings().database
 TEST_DB = f"{SERVER.dbname}_test"
@@ -95,4 +99,34 @@ def client(app: Flask) -> Iterator[FlaskClient]:
     yield app.test_client()
     with app.app_context():
         db.session.remove()
-    query(TEST_DB, "TRUNCATE projects, tasks RESTART IDENTITY CASCADE")
+    tables = ", ".join(f'"{table.name}"' for table in db.metadata.sorted_tables)
+    if tables:  # every model's table, emptied for the next test
+        query(TEST_DB, f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+
+
+def copy_of_the_app(folder: Path) -> Path:
+    """The app, its migrations and their tools, in `folder`, to add test revisions to."""
+    for name in ("web", "migrations", "scripts"):
+        shutil.copytree(ROOT / name, folder / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("alembic.ini", ".squawk.toml"):
+        shutil.copy(ROOT / name, folder)
+    return folder
+
+
+@pytest.fixture
+def app_copy(tmp_path: Path) -> Path:
+    """A copy of the app; its revisions are in app_copy / "migrations" / "versions"."""
+    return copy_of_the_app(tmp_path / "app")
+
+
+def run_in(app: Path, *command: str, database: str, **env: str) -> subprocess.CompletedProcess:
+    """`command` (alembic, python, ...) run in the copy `app`, on database `database`."""
+    return subprocess.run(
+        command,
+        cwd=app,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "DATABASE_URL": database_url(database), "PYTHONPATH": str(app), **env},
+    )

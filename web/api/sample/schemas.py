@@ -1,14 +1,13 @@
-"""Request and response shapes. The API validates with these models and the
-OpenAPI document is generated from them, so the two cannot drift apart."""
+"""The sample's request and response shapes. spectree validates requests with these
+models and writes /openapi.json from them, so the two cannot drift apart."""
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
-from web.models import DESCRIPTION_MAX, NAME_MAX, PRIORITY_RANGE, TITLE_MAX
-
-MAX_ID = 2**31 - 1  # PostgreSQL integer; a larger id cannot exist, so it is a 404, not an error
+from web.api.sample.models import DESCRIPTION_MAX, NAME_MAX, PRIORITY_RANGE, TITLE_MAX
+from web.app.reads import MAX_ID
 
 # PostgreSQL text cannot hold NUL; refusing it here turns a 500 into a 422.
 _NO_NUL = r"^[^\x00]*$"
@@ -34,6 +33,12 @@ class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+def _optional() -> Any:
+    """A field a PATCH may leave out but not set to null (and no `default: null` in the
+    document, which would contradict the field's type)."""
+    return Field(None, json_schema_extra=lambda schema: schema.pop("default", None))
+
+
 class _Output(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -46,8 +51,8 @@ class ProjectCreate(_Input):
 class ProjectUpdate(_Input):
     """Every field optional; a field that is sent must not be null."""
 
-    name: Name = None  # type: ignore[assignment]
-    description: Description = None  # type: ignore[assignment]
+    name: Name = _optional()
+    description: Description = _optional()
 
 
 class Project(_Output):
@@ -64,9 +69,9 @@ class TaskCreate(_Input):
 
 
 class TaskUpdate(_Input):
-    title: Title = None  # type: ignore[assignment]
-    done: bool = None  # type: ignore[assignment]
-    priority: Priority = None  # type: ignore[assignment]
+    title: Title = _optional()
+    done: bool = _optional()
+    priority: Priority = _optional()
 
 
 class Task(_Output):
@@ -95,9 +100,3 @@ class ProjectPage(BaseModel):
 class TaskPage(BaseModel):
     items: list[Task]
     next_after: int | None
-
-
-class Error(BaseModel):
-    error: str
-    message: str
-    details: list[dict] | None = None

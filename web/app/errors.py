@@ -1,23 +1,37 @@
 """Every error leaves as JSON: {"error": slug, "message": text, "details": [...]}.
 
 Bad input is a 4xx that says what was wrong; an unreachable database is a
-fast 503; anything else is a logged 500 with no stack trace in the response.
+fast 503, and a statement cut off by statement_timeout or lock_timeout is a
+503 that says which; anything else is a logged 500 with no stack trace in the response.
 """
 
 from typing import Any
 
 from flask import Flask, current_app, jsonify
 from flask.typing import ResponseReturnValue
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
-from web.extensions import db
+from web.app.db import db
 
 UNIQUE_VIOLATION = "23505"
 FOREIGN_KEY_VIOLATION = "23503"
+# The database answered, but cut the statement short: say so, not "not reachable".
+TIMEOUTS = {
+    "57014": ("statement_timeout", "the query ran longer than the statement timeout"),
+    "55P03": ("lock_timeout", "the query waited too long for a lock held by another"),
+}
+
+
+class Error(BaseModel):
+    """The body of every error response (documented in /openapi.json)."""
+
+    error: str
+    message: str
+    details: list[dict] | None = None
 
 
 def error_response(status: int, error: str, message: str, **extra: Any) -> ResponseReturnValue:
@@ -57,9 +71,15 @@ def row_gone(exc: StaleDataError) -> ResponseReturnValue:
     return error_response(404, "not_found", "the record was deleted by another request")
 
 
-def database_unavailable(exc: Exception) -> ResponseReturnValue:
+def database_error(exc: OperationalError | PoolTimeoutError) -> ResponseReturnValue:
     db.session.rollback()
-    current_app.logger.warning("database unavailable: %s", str(exc).splitlines()[0])
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    timeout = TIMEOUTS.get(getattr(getattr(exc, "orig", None), "pgcode", None) or "")
+    if timeout is not None:
+        error, message = timeout
+        current_app.logger.warning("%s: %s", error, reason)
+        return error_response(503, error, f"{message}; retry")
+    current_app.logger.warning("database unavailable: %s", reason)
     return error_response(503, "database_unavailable", "the database is not reachable; retry")
 
 
@@ -73,6 +93,6 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(ValidationError, validation_error)
     app.register_error_handler(IntegrityError, integrity_error)
     app.register_error_handler(StaleDataError, row_gone)
-    app.register_error_handler(OperationalError, database_unavailable)
-    app.register_error_handler(PoolTimeoutError, database_unavailable)
+    app.register_error_handler(OperationalError, database_error)
+    app.register_error_handler(PoolTimeoutError, database_error)
     app.register_error_handler(Exception, internal_error)

@@ -1,7 +1,7 @@
 """make lint-migrations: render revisions to SQL and lint it with squawk.
 
-    python migrations/lint.py FILE...   lint these revision files
-    python migrations/lint.py --all     lint every revision
+    python scripts/lint_migrations.py FILE...   lint these revision files
+    python scripts/lint_migrations.py --all     lint every revision
 
 Each revision is rendered on its own (`alembic upgrade <parent>:<rev> --sql`),
 so squawk sees exactly what that step runs, with the lock_timeout that env.py
@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from web.schema_version import ALEMBIC_INI, VERSIONS_DIR, read_revision, scan_revisions
+from web.container.schema_version import ALEMBIC_INI, VERSIONS_DIR, read_revision, scan_revisions
 
 ROOT = ALEMBIC_INI.parent
 

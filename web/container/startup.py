@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from web.config import ConfigError, Settings, load_settings
-from web.schema_version import ALEMBIC_INI, code_revisions, database_revisions
+from web.container.schema_version import ALEMBIC_INI, code_revisions, database_revisions
 
 # Errors that waiting will not cure.
 FATAL_CONNECT_ERRORS = ("password authentication failed", "does not exist", "no pg_hba.conf entry")

@@ -1,0 +1,53 @@
+"""Helpers shared by every suite (tests/, e2e/, bench/): standard library only, Python 3.11+.
+
+    write_revision()  a test-only Alembic revision file
+    wait_until()      poll a condition until a deadline
+"""
+
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+# Old-style generics: e2e/ runs this on the host's Python, which may predate 3.12.
+T = TypeVar("T")
+
+
+def write_revision(
+    folder: Path,
+    revision: str,
+    down_revision: str | None,
+    upgrade: str = "pass",
+    downgrade: str = "pass",
+) -> Path:
+    """Write revision `revision` after `down_revision` (None: a first revision) into `folder`.
+
+    `upgrade` and `downgrade` are function bodies; `op` and `sa` are imported. The file
+    name sorts after every real revision and is readable by a container's user.
+    """
+    path = Path(folder) / f"2099_01_01_0000-{revision}_test.py"
+    path.write_text(
+        f'"""Test-only revision {revision}."""\n\n'
+        "import sqlalchemy as sa\nfrom alembic import op\n\n"
+        f"revision = {revision!r}\ndown_revision = {down_revision!r}\n"
+        "branch_labels = None\ndepends_on = None\n\n\n"
+        f"def upgrade():\n{textwrap.indent(textwrap.dedent(upgrade).strip(), '    ')}\n\n\n"
+        f"def downgrade():\n{textwrap.indent(textwrap.dedent(downgrade).strip(), '    ')}\n"
+    )
+    path.chmod(0o644)
+    return path
+
+
+def wait_until(  # noqa: UP047
+    condition: Callable[[], T], what: str, timeout: float = 30, interval: float = 0.1
+) -> T:
+    """The first truthy value of `condition()`; fails with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout:g}s")
+        time.sleep(interval)

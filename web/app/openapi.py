@@ -1,0 +1,91 @@
+"""Request validation and /openapi.json, from the same pydantic models: spectree.
+
+A view declares what it takes and what it answers, next to its route:
+
+    @bp.post("/notes")
+    @spec.validate(resp=Response(HTTP_201=Note, **BODY_ERRORS))
+    def create_note(json: NoteCreate) -> tuple[Note, int]:
+        \"\"\"Create a note\"\"\"            <- the operation's summary
+
+spectree validates the query string (`query: Model`) and the JSON body
+(`json: Model`) before the view runs, reads path parameters and their types
+from the route itself (`<int:id>`, `<uuid:id>`), and builds the document from
+all of it. A view returns a response model instance (spectree then serializes
+it without validating it again), a tuple with a status and headers, or a
+Flask Response. Only decorated views are documented (mode "strict").
+
+Why spectree (README, "The API"): it keeps plain Flask apps and blueprints,
+documents path parameters from the routes, and costs a fixed few tens of
+microseconds per request; flask-openapi3 rebuilt the query model's schema on
+every request (x4.6 on list routes, measured side by side).
+"""
+
+from typing import Any
+
+from flask import Flask, jsonify, request
+from flask.typing import ResponseReturnValue
+from spectree import Response, SpecTree
+from werkzeug.exceptions import BadRequest, UnsupportedMediaType
+
+from web.app.errors import Error, error_response
+
+__all__ = ["BODY_ERRORS", "ERRORS", "Response", "spec"]
+
+
+def _hand_to_error_handler(req: Any, resp: Any, req_validation_error: Any, *_: Any) -> None:
+    """spectree's `before` hook: a request that failed validation becomes the app's 422."""
+    if req_validation_error is not None:
+        raise req_validation_error
+
+
+spec = SpecTree(
+    "flask",
+    title="API",
+    version="1.0.0",
+    mode="strict",
+    page_templates={},  # no documentation UI: only /openapi.json
+    annotations=True,  # `json: Model` and `query: Model` in a view's signature
+    validation_error_status=422,
+    validation_error_model=Error,
+    before=_hand_to_error_handler,
+    # Schemas named after their models, as in the code ("Project", not "Project.7c2b1e0").
+    naming_strategy=lambda model: model.__name__,
+    nested_naming_strategy=lambda parent, child: child,
+)
+
+# What any route may answer besides its success (spectree adds 422 to validated routes).
+ERRORS: dict[str, type] = {"HTTP_404": Error, "HTTP_503": Error}
+# ...and a route that takes a JSON body.
+BODY_ERRORS: dict[str, type] = {
+    **ERRORS,
+    "HTTP_400": Error,
+    "HTTP_409": Error,
+    "HTTP_413": Error,
+    "HTTP_415": Error,
+}
+
+
+def require_a_json_object() -> ResponseReturnValue | None:
+    """A body is JSON, parses, and is an object; otherwise 415, 400 or 422.
+
+    spectree reads the body with `request.get_json(silent=True) or {}`: without this,
+    a malformed body would validate as `{}` (a PATCH would succeed, changing nothing)
+    and a form-encoded one would skip validation. The parsed body is cached, so
+    spectree does not parse it again.
+    """
+    if request.method not in ("POST", "PUT", "PATCH") or request.url_rule is None:
+        return None
+    if not request.is_json:
+        raise UnsupportedMediaType("send the body as application/json")
+    try:
+        body = request.get_json()
+    except BadRequest:
+        return error_response(400, "malformed_json", "the body is not valid UTF-8 JSON")
+    if not isinstance(body, dict):
+        return error_response(422, "invalid", "the body must be a JSON object")
+    return None
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(require_a_json_object)
+    app.add_url_rule("/openapi.json", "openapi", lambda: jsonify(spec.spec))

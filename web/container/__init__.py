@@ -1,0 +1,1 @@
+"""What starts and runs the container; imports neither Flask nor SQLAlchemy at the top."""
