@@ -2,13 +2,22 @@
 # (e2e and bench also use the host's python3 to drive the stack).
 .DEFAULT_GOAL := help
 .PHONY: help build up down logs shell psql revision migrate downgrade history current heads \
-        check sql test lint fmt e2e bench deploy undeploy ps backup restore lint-migrations e2e-swarm
+        check sql test lint lock lock-check fmt e2e bench deploy undeploy ps backup restore lint-migrations e2e-swarm
 
 COMPOSE ?= docker compose
 DEV      = $(COMPOSE) -f docker-compose.yml -f compose.dev.yml
 # The tools container runs as you, so files it writes (new revisions) are yours.
 TOOLS    = $(COMPOSE) run --rm --user "$$(id -u):$$(id -g)" tools
 ALEMBIC  = $(TOOLS) alembic
+# uv, pinned once: the Dockerfile's ARG UV_VERSION.
+UV_VERSION := $(shell sed -n 's/^ARG UV_VERSION=//p' Dockerfile)
+# uv in a throwaway python container, as you (uv.lock stays yours); needs no image of ours,
+# so it works while the lock is out of date.
+# UV_PROJECT_ENVIRONMENT: not the host's .venv (make e2e's), whose python is not in the container.
+UV       = docker run --rm --user "$$(id -u):$$(id -g)" -e HOME=/tmp -e UV_PROJECT_ENVIRONMENT=/tmp/venv \
+           -e UV_PYTHON_DOWNLOADS=never -v "$(CURDIR):/src" -w /src \
+           $(or $(PYTHON_IMAGE),python:3.13-slim) sh -c 'pip install --quiet --quiet \
+           --disable-pip-version-check --user uv==$(UV_VERSION) && python -m uv "$$@"' uv
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -66,6 +75,12 @@ lint-migrations: ## squawk on the SQL of migrations not on main (since=<git ref>
 
 lint: ## ruff (lint and format check) and hadolint
 	$(TOOLS) sh -c 'ruff check . && ruff format --check . && hadolint Dockerfile bench/Dockerfile'
+
+lock: ## re-resolve uv.lock after changing the dependencies in pyproject.toml
+	$(UV) lock
+
+lock-check: ## fail when uv.lock does not match pyproject.toml
+	@$(UV) lock --check || { echo 'error: uv.lock does not match pyproject.toml: run make lock and commit uv.lock' >&2; exit 1; }
 
 fmt: ## format and autofix with ruff
 	$(TOOLS) sh -c 'ruff check --fix . && ruff format .'
