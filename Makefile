@@ -91,11 +91,17 @@ backup: ## dump the database to backups/app-<time>.dump (pg_dump custom format)
 restore: ## restore a backup, all or nothing: make restore file=backups/<name>.dump [force=1]
 	sh deploy/restore.sh "$(file)" "$(force)"
 
-# The host-side suites drive docker compose, so they run on the host, in a venv of their own.
+# The host-side suites drive docker compose, so they run on the host, in a venv of their own,
+# with exactly the versions (and hashes) uv.lock pins for the e2e group. Not `uv sync`: it
+# refuses the host's python when older than the project's requires-python (>=3.13, the
+# image's), while the e2e group itself installs on older ones; pip checks the hashes instead.
 VENV = .venv
-$(VENV)/.installed: e2e/requirements.txt
+$(VENV)/.installed: uv.lock
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --quiet --disable-pip-version-check -r e2e/requirements.txt
+	$(VENV)/bin/pip install --quiet --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(VENV)/bin/uv export --quiet --frozen --only-group e2e --no-emit-project -o $(VENV)/e2e-requirements.txt
+	$(VENV)/bin/pip install --quiet --quiet --disable-pip-version-check --require-hashes \
+		-r $(VENV)/e2e-requirements.txt
 	touch $@
 
 e2e: $(VENV)/.installed ## fault-injection, backup and swarm suites against the real stack (needs python3)
