@@ -2,19 +2,26 @@
 # Base images come from build arguments so that a registry mirror (or this
 # repository's offline stand-ins) can replace the official ones.
 ARG PYTHON_IMAGE=python:3.13-slim
+# The uv that installs uv.lock; the Makefile reads its version from here (make lock, make e2e).
+ARG UV_VERSION=0.13.9
 
-# --- build: resolve and install the pinned dependencies into a venv ----------
+# --- build: install exactly what uv.lock pins (with its hashes) into a venv ----
 FROM ${PYTHON_IMAGE} AS build
-ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore
-COPY requirements.txt /tmp/
-# The venv gets no pip of its own: the base image's pip installs into it.
+ARG UV_VERSION
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore \
+    UV_PROJECT_ENVIRONMENT=/venv UV_NO_CACHE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never NO_COLOR=1
 # strip: SQLAlchemy's compiled modules ship with debug symbols (about 8 MB of them).
 # hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends binutils \
  && rm -rf /var/lib/apt/lists/*
-RUN python -m venv --without-pip /venv \
- && python -m pip --python /venv/bin/python install --no-deps -r /tmp/requirements.txt \
+# uv stays in this stage: the runtime stage copies only /venv (which has no pip either).
+RUN pip install "uv==${UV_VERSION}"
+WORKDIR /src
+# Only the dependency declarations first, so a code change does not reinstall them.
+# --frozen: install the lock as it is, never re-resolve (make lock-check keeps it current).
+COPY pyproject.toml uv.lock ./
+RUN uv sync --frozen --no-dev --no-install-project --compile-bytecode \
  && find /venv -name '*.cpython-*.so' -exec strip --strip-unneeded {} +
 
 # --- runtime: what production runs -------------------------------------------
@@ -41,8 +48,7 @@ CMD ["gunicorn", "--config", "python:web.container.gunicorn_conf", "web.containe
 
 # --- tools: runtime plus test and lint tools (make test, make lint, make revision)
 FROM build AS build-tools
-COPY requirements-dev.txt /tmp/
-RUN python -m pip --python /venv/bin/python install --no-deps -r /tmp/requirements-dev.txt
+RUN uv sync --frozen --group dev --no-install-project --compile-bytecode
 
 FROM runtime AS tools
 COPY --from=build-tools /venv /venv

@@ -2,14 +2,23 @@
 # (e2e and bench also use the host's python3 to drive the stack).
 .DEFAULT_GOAL := help
 .PHONY: help build up down logs shell psql revision migrate downgrade history current heads \
-        check sql test lint fmt e2e bench deploy undeploy ps backup restore lint-migrations e2e-swarm \
-        remove-sample
+        check sql test lint lock lock-check fmt e2e bench deploy undeploy ps backup restore \
+        lint-migrations e2e-swarm remove-sample
 
 COMPOSE ?= docker compose
 DEV      = $(COMPOSE) -f docker-compose.yml -f compose.dev.yml
 # The tools container runs as you, so files it writes (new revisions) are yours.
 TOOLS    = $(COMPOSE) run --rm --user "$$(id -u):$$(id -g)" tools
 ALEMBIC  = $(TOOLS) alembic
+# uv, pinned once: the Dockerfile's ARG UV_VERSION.
+UV_VERSION := $(shell sed -n 's/^ARG UV_VERSION=//p' Dockerfile)
+# uv in a throwaway python container, as you (uv.lock stays yours); needs no image of ours,
+# so it works while the lock is out of date.
+# UV_PROJECT_ENVIRONMENT: not the host's .venv (make e2e's), whose python is not in the container.
+UV       = docker run --rm --user "$$(id -u):$$(id -g)" -e HOME=/tmp -e UV_PROJECT_ENVIRONMENT=/tmp/venv \
+           -e UV_PYTHON_DOWNLOADS=never -v "$(CURDIR):/src" -w /src \
+           $(or $(PYTHON_IMAGE),python:3.13-slim) sh -c 'pip install --quiet --quiet \
+           --disable-pip-version-check --user uv==$(UV_VERSION) && python -m uv "$$@"' uv
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -71,6 +80,12 @@ lint: ## ruff (lint and format check) and hadolint
 remove-sample: ## delete the sample (projects and tasks): web/api/sample/ and its revisions
 	sh scripts/remove_sample.sh
 
+lock: ## re-resolve uv.lock after changing the dependencies in pyproject.toml
+	$(UV) lock
+
+lock-check: ## fail when uv.lock does not match pyproject.toml
+	@$(UV) lock --check || { echo 'error: uv.lock does not match pyproject.toml: run make lock and commit uv.lock' >&2; exit 1; }
+
 fmt: ## format and autofix with ruff
 	$(TOOLS) sh -c 'ruff check --fix . && ruff format .'
 
@@ -80,11 +95,17 @@ backup: ## dump the database to backups/app-<time>.dump (pg_dump custom format)
 restore: ## restore a backup, all or nothing: make restore file=backups/<name>.dump [force=1]
 	sh deploy/restore.sh "$(file)" "$(force)"
 
-# The host-side suites drive docker compose, so they run on the host, in a venv of their own.
+# The host-side suites drive docker compose, so they run on the host, in a venv of their own,
+# with exactly the versions (and hashes) uv.lock pins for the e2e group. Not `uv sync`: it
+# refuses the host's python when older than the project's requires-python (>=3.13, the
+# image's), while the e2e group itself installs on older ones; pip checks the hashes instead.
 VENV = .venv
-$(VENV)/.installed: e2e/requirements.txt
+$(VENV)/.installed: uv.lock
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --quiet --disable-pip-version-check -r e2e/requirements.txt
+	$(VENV)/bin/pip install --quiet --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(VENV)/bin/uv export --quiet --frozen --only-group e2e --no-emit-project -o $(VENV)/e2e-requirements.txt
+	$(VENV)/bin/pip install --quiet --quiet --disable-pip-version-check --require-hashes \
+		-r $(VENV)/e2e-requirements.txt
 	touch $@
 
 e2e: $(VENV)/.installed ## fault-injection, backup and swarm suites against the real stack (needs python3)
