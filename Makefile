@@ -109,10 +109,10 @@ $(VENV)/.installed: uv.lock
 	touch $@
 
 e2e: $(VENV)/.installed ## fault-injection, backup and swarm suites against the real stack (needs python3)
-	$(VENV)/bin/pytest e2e $(args)
+	$(VENV)/bin/pytest -c e2e/pytest.ini e2e $(args)
 
 e2e-swarm: $(VENV)/.installed ## only the swarm rolling-update test (joins and leaves a swarm)
-	$(VENV)/bin/pytest e2e/test_swarm.py $(args)
+	$(VENV)/bin/pytest -c e2e/pytest.ini e2e/test_swarm.py $(args)
 
 bench: ## measure start-up, throughput, image size and memory; print the table (short=1: a quick run)
 	docker build -q -t flask-alembic-bench $(if $(PYTHON_IMAGE),--build-arg PYTHON_IMAGE=$(PYTHON_IMAGE)) bench

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Container entrypoint. For the server (a command starting with gunicorn): wait
-# for the database and migrate it to this image's head (web/startup.py), then
+# for the database and migrate it to this image's head (web/container/startup.py), then
 # hand over. Any other command (alembic, sh, pytest, ...) runs as it is, so that
 # `alembic downgrade` is never preceded by an upgrade.
 set -eu

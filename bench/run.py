@@ -67,7 +67,7 @@ subprocess.run(["/usr/bin/env", "PATH=/usr/local/bin:/usr/bin:/bin", "python3", 
 shutil.copytree("/app/migrations", "/tmp/fm_migrations")
 shutil.copy("/app/alembic.ini", "/tmp/fm_migrations/alembic.ini")
 open("/tmp/fm_app.py", "w").write(
-    "from flask_migrate import Migrate\\nfrom web.app import create_app\\nfrom web.extensions import db\\n"
+    "from flask_migrate import Migrate\\nfrom web.app import create_app\\nfrom web.app.db import db\\n"
     "app = create_app()\\nMigrate(app, db, directory='/tmp/fm_migrations')\\n")
 os.environ["PYTHONPATH"] = "/tmp/fm:/tmp:/app"
 """
@@ -153,7 +153,11 @@ def warm_restart() -> float:
 
 def migrate_step() -> dict[str, list[float]]:
     """Warm start (database at head): the entrypoint's step vs plain Alembic vs Flask-Migrate."""
-    commands = ["python -m web.startup", "alembic upgrade head", "flask --app fm_app db upgrade"]
+    commands = [
+        "python -m web.container.startup",
+        "alembic upgrade head",
+        "flask --app fm_app db upgrade",
+    ]
     script = f"{FLASK_MIGRATE}\nsys.argv = ['timer', '{MIGRATE_RUNS}', *{commands!r}]\n{TIMER}"
     out = compose(
         "run",
@@ -205,7 +209,7 @@ def _latency(out: str, percentile: str) -> float:
 
 
 def start_default_server() -> None:
-    """The same image under `gunicorn web.wsgi:app` with gunicorn's defaults (1 sync worker)."""
+    """The same image under `gunicorn web.container.wsgi:app` with gunicorn's defaults (1 sync worker)."""
     run("docker", "rm", "-f", DEFAULT_SERVER, check=False)
     # gunicorn's defaults spelled out, so that a WEB_CONCURRENCY in the environment (which
     # gunicorn reads) cannot change them; only the bind address differs, to be reachable.
@@ -223,7 +227,7 @@ def start_default_server() -> None:
         "sync",
         "--bind",
         "0.0.0.0:8000",
-        "web.wsgi:app",
+        "web.container.wsgi:app",
     )
     wait_ready(f"http://{DEFAULT_SERVER}:8000/readyz")
 
@@ -336,7 +340,7 @@ def print_table(colds, steps, restarts, load, footprint) -> None:
             check(ceiling >= 0.5),
         ),
         (
-            "  same read, `gunicorn web.wsgi:app` defaults",
+            "  same read, `gunicorn web.container.wsgi:app` defaults",
             f"{rps['default_read']:.0f} -> ours is {speedup:.2f}x",
             ">= 2x",
             check(speedup >= 2),

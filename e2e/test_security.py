@@ -63,7 +63,7 @@ def test_security_headers_and_no_debugger(running: Stack) -> None:
     assert response.headers["X-Frame-Options"] == "DENY"
     assert "default-src 'none'" in response.headers["Content-Security-Policy"]
     debug = running.compose(
-        "exec", "-T", "web", "python", "-c", "from web.wsgi import app; print(app.debug)"
+        "exec", "-T", "web", "python", "-c", "from web.container.wsgi import app; print(app.debug)"
     ).stdout.strip()
     assert debug == "False"
     for path in ("/?__debugger__=yes&cmd=resource&f=debugger.js", "/console"):

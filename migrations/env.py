@@ -8,15 +8,16 @@ and the lock must still be held then.
 """
 
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from logging.config import fileConfig
 
 from alembic import context
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from web.app import create_app
-from web.config import ConfigError
 from web.app.db import db
+from web.config import ConfigError
 from web.container.schema_version import MIGRATION_LOCK_KEY
 
 config = context.config
@@ -59,17 +60,18 @@ SESSION_SETTINGS = (
 
 
 @contextmanager
-def migration_lock(connection, own: bool):
+def migration_lock(connection: Connection, own: bool) -> Iterator[None]:
     """Hold the advisory lock, waiting at most MIGRATION_LOCK_WAIT_MS for it.
 
     On a connection of our own, the waiting is a poll in autocommit, not a
     blocking pg_advisory_lock(): a waiter must not sit in an open transaction,
     because CREATE INDEX CONCURRENTLY in the holder's migration waits for every
     open transaction to end, and the two would wait for each other. A caller's
-    connection is left in the state the caller chose (its transaction, if any).
+    transaction, if it has one, is left to the caller: everything runs in it.
     """
     if own:
         connection.execution_options(isolation_level="AUTOCOMMIT")
+    ours = not connection.in_transaction()  # a transaction begun here is ours to end
     try_lock = text("SELECT pg_try_advisory_lock(:key)")
     deadline = time.monotonic() + settings.migration_lock_wait_ms / 1000
     while not connection.scalar(try_lock, {"key": MIGRATION_LOCK_KEY}):
@@ -81,23 +83,23 @@ def migration_lock(connection, own: bool):
         time.sleep(0.2)
     for statement in SESSION_SETTINGS:
         connection.execute(text(statement))
+    if ours:
+        connection.commit()  # in autocommit, this only ends SQLAlchemy's transaction object
     if own:
-        connection.commit()  # ends SQLAlchemy's transaction object; nothing was open on the server
         connection.execution_options(isolation_level=connection.default_isolation_level)
     try:
         yield
     except BaseException:
-        if not own:
-            raise  # the caller's connection and transaction: the caller rolls back or closes
-        connection.rollback()
-        unlock(connection, own)
-        raise
-    unlock(connection, own)
+        if ours:
+            connection.rollback()
+            unlock(connection, ours)
+        raise  # else: the caller rolls its transaction back; the lock ends with the session
+    unlock(connection, ours)
 
 
-def unlock(connection, own: bool) -> None:
+def unlock(connection: Connection, ours: bool) -> None:
     connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
-    if own:
+    if ours:
         connection.commit()
 
 
@@ -110,7 +112,7 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
-def run_migrations(connection, own: bool) -> None:
+def run_migrations(connection: Connection, own: bool) -> None:
     with migration_lock(connection, own):
         context.configure(connection=connection, **COMMON)
         with context.begin_transaction():
@@ -120,12 +122,17 @@ def run_migrations(connection, own: bool) -> None:
 def run_migrations_online() -> None:
     """Migrate on the caller's connection when given one (Alembic's connection-sharing
     recipe: `config.attributes["connection"] = connection` before `command.upgrade`),
-    else on a connection of the app's engine."""
-    connection = config.attributes.get("connection")
-    if connection is not None:
-        run_migrations(connection, own=False)
+    else on a connection of the app's engine.
+
+    A caller's open transaction holds the whole run, so nothing is visible until the
+    caller commits; Alembic cannot run an `autocommit_block()` inside it.
+    """
+    given = config.attributes.get("connection")
+    if isinstance(given, Connection):
+        run_migrations(given, own=False)
         return
-    with engine.connect() as connection:
+    # An engine may be given instead (pytest-alembic does): a connection of it is ours.
+    with (given or engine).connect() as connection:
         run_migrations(connection, own=True)
 
 

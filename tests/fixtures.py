@@ -11,8 +11,8 @@ import re
 import shutil
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 from contextlib import closing
+from pathlib import Path
 from urllib.parse import quote
 
 import psycopg2
@@ -24,8 +24,8 @@ from flask.testing import FlaskClient
 from psycopg2 import sql
 
 from web.app import create_app
-from web.config import DatabaseURL, load_settings
 from web.app.db import db
+from web.config import DatabaseURL, load_settings
 from web.container.schema_version import ALEMBIC_INI, ROOT
 
 SERVER: DatabaseURL = load_settings().database

@@ -1,7 +1,7 @@
 """Helpers shared by every suite (tests/, e2e/, bench/): standard library only, Python 3.11+.
 
-    write_revision()  a test-only Alembic revision file
-    wait_until()      poll a condition until a deadline
+write_revision()  a test-only Alembic revision file
+wait_until()      poll a condition until a deadline
 """
 
 import textwrap

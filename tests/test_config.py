@@ -110,12 +110,12 @@ def test_cpu_count_sets_default_workers() -> None:
     assert settings(WEB_CONCURRENCY="7").web_concurrency == 7
 
 
-# --- the same mistakes at container start: python -m web.startup -------------------
+# --- the same mistakes at container start: python -m web.container.startup -------------------
 
 
 def startup(**env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "web.startup"],
+        [sys.executable, "-m", "web.container.startup"],
         env={**os.environ, "DB_WAIT_TIMEOUT": "2", **env},
         capture_output=True,
         text=True,

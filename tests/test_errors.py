@@ -32,9 +32,7 @@ def client_for(database: str, **env: str):
     return app.test_client()
 
 
-def test_a_statement_timeout_says_so(
-    fresh_database: str, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_a_statement_timeout_says_so(fresh_database: str, caplog: pytest.LogCaptureFixture) -> None:
     client = client_for(fresh_database, DB_STATEMENT_TIMEOUT_MS="200")
     with caplog.at_level(logging.WARNING):
         response = client.get("/probe/slow")

@@ -55,7 +55,9 @@ def versions(app: Path) -> Path:
     return app / "migrations" / "versions"
 
 
-def alembic_cli(*args: str, database: str, cwd: Path = ROOT, **env: str) -> subprocess.CompletedProcess:
+def alembic_cli(
+    *args: str, database: str, cwd: Path = ROOT, **env: str
+) -> subprocess.CompletedProcess:
     return run_in(cwd, "alembic", *args, database=database, **env)
 
 
@@ -85,7 +87,9 @@ def version_of(database: str) -> list[tuple]:
 
 def test_env_takes_the_url_from_the_app_config(fresh_database: str, app_copy: Path) -> None:
     assert "sqlalchemy.url" not in (ROOT / "alembic.ini").read_text()
-    write_revision(versions(app_copy), "t_env", HEAD, 'op.execute("CREATE TABLE env_probe (id int)")')
+    write_revision(
+        versions(app_copy), "t_env", HEAD, 'op.execute("CREATE TABLE env_probe (id int)")'
+    )
     upgraded = alembic_cli("upgrade", "head", database=fresh_database, cwd=app_copy)
     assert upgraded.returncode == 0, upgraded.stderr
     assert version_of(fresh_database) == [("t_env",)]
@@ -100,9 +104,15 @@ def test_env_reports_a_config_error_in_one_line() -> None:
 
 
 def test_offline_sql_needs_no_database(app_copy: Path) -> None:
-    write_revision(versions(app_copy), "t_sql", HEAD, 'op.execute("CREATE TABLE sql_probe (id int)")')
+    write_revision(
+        versions(app_copy), "t_sql", HEAD, 'op.execute("CREATE TABLE sql_probe (id int)")'
+    )
     result = alembic_cli(
-        "upgrade", "head", "--sql", database="x", cwd=app_copy,
+        "upgrade",
+        "head",
+        "--sql",
+        database="x",
+        cwd=app_copy,
         DATABASE_URL="postgresql://nobody@127.0.0.1:1/nothing",
     )
     assert result.returncode == 0, result.stderr
@@ -114,10 +124,12 @@ def test_env_migrates_on_a_callers_connection_and_transaction(
     fresh_database: str, app_copy: Path
 ) -> None:
     """Alembic's connection-sharing recipe: config.attributes["connection"]."""
+    for revision in versions(app_copy).glob("*.py"):  # an autocommit_block() ends any transaction
+        revision.unlink()
     write_revision(
         versions(app_copy),
         "t_shared",
-        HEAD,
+        None,
         """
         op.execute(
             "CREATE TABLE shared_probe AS SELECT pg_backend_pid() AS pid, "
@@ -137,12 +149,39 @@ def test_env_migrates_on_a_callers_connection_and_transaction(
         assert connection.execute(sa.text("SELECT pid, locks FROM shared_probe")).all() == [
             (pid, 1)
         ]
-        assert connection.scalar(sa.text("SELECT count(*) FROM pg_locks WHERE pid = :pid AND locktype = 'advisory'"), {"pid": pid}) == 0
+        assert (
+            connection.scalar(
+                sa.text("SELECT count(*) FROM pg_locks WHERE pid = :pid AND locktype = 'advisory'"),
+                {"pid": pid},
+            )
+            == 0
+        )
         # ...and in this transaction: nobody else sees it until the caller commits.
         assert query(fresh_database, "SELECT to_regclass('shared_probe')") == [(None,)]
         transaction.rollback()
     engine.dispose()
     assert query(fresh_database, "SELECT to_regclass('alembic_version')") == [(None,)]
+
+
+def test_env_migrates_on_a_callers_connection_outside_a_transaction(
+    fresh_database: str, app_copy: Path
+) -> None:
+    write_revision(
+        versions(app_copy),
+        "t_given",
+        HEAD,
+        'op.execute("CREATE TABLE given_probe AS SELECT pg_backend_pid() AS pid")',
+    )
+    config = Config(str(app_copy / "alembic.ini"))
+    engine = sa.create_engine(database_uri(load_settings()), poolclass=sa.NullPool)
+    with engine.connect() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+        pid = connection.scalar(sa.text("SELECT pg_backend_pid()"))
+    engine.dispose()
+    # Committed revision by revision, on the caller's connection.
+    assert query(fresh_database, "SELECT pid FROM given_probe") == [(pid,)]
+    assert version_of(fresh_database) == [("t_given",)]
 
 
 def autogenerate_config(version_path: Path) -> Config:
@@ -271,7 +310,8 @@ def test_advisory_lock_is_held_through_an_autocommit_block(
     output = upgrade.communicate(timeout=120)[0]
     assert upgrade.returncode == 0, output
     assert query(
-        fresh_database, "SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_lock_probe'::regclass"
+        fresh_database,
+        "SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_lock_probe'::regclass",
     ) == [(True,)]
 
 
@@ -346,7 +386,9 @@ def test_a_failing_migration_leaves_the_previous_revision(
     # transaction_per_migration: the good revision is committed, the failed one left no trace.
     assert version_of(fresh_database) == [("t_good",)]
     assert query(fresh_database, "SELECT to_regclass('half_done')") == [(None,)]
-    write_revision(versions(app_copy), "t_half", "t_good", 'op.execute("CREATE TABLE half_done (id int)")')
+    write_revision(
+        versions(app_copy), "t_half", "t_good", 'op.execute("CREATE TABLE half_done (id int)")'
+    )
     fixed = startup(fresh_database, cwd=app_copy)
     assert fixed.returncode == 0, fixed.stderr
     assert version_of(fresh_database) == [("t_half",)]

@@ -7,8 +7,8 @@ connection and starts nothing, because Alembic's env.py calls it too.
 from flask import Flask, Response
 from sqlalchemy import URL
 
-from web.config import Settings, load_settings
 from web.app.db import db
+from web.config import Settings, load_settings
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",

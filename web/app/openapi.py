@@ -82,7 +82,8 @@ def require_a_json_object() -> ResponseReturnValue | None:
     except BadRequest:
         return error_response(400, "malformed_json", "the body is not valid UTF-8 JSON")
     if not isinstance(body, dict):
-        return error_response(422, "invalid", "the body must be a JSON object")
+        problem = [{"field": "", "problem": "Input should be an object"}]
+        return error_response(422, "invalid", "the request has invalid fields", details=problem)
     return None
 
 

@@ -5,7 +5,8 @@ session, in a transaction. Each view declares its input and its answers for
 spectree (web/app/openapi.py), which validates requests and writes /openapi.json.
 """
 
-from flask import Blueprint, Response as FlaskResponse, url_for
+from flask import Blueprint, url_for
+from flask import Response as FlaskResponse
 
 from web.api.sample import schemas
 from web.api.sample.models import Project, Task
@@ -78,9 +79,7 @@ def delete_project(project_id: int) -> FlaskResponse:
 def list_tasks(project_id: int, query: schemas.PageQuery) -> schemas.TaskPage:
     """List a project's tasks, oldest first"""
     reads.get_or_404(Project, project_id)
-    rows, next_after = reads.page(
-        Task, after=query.after, limit=query.limit, project_id=project_id
-    )
+    rows, next_after = reads.page(Task, after=query.after, limit=query.limit, project_id=project_id)
     return schemas.TaskPage.model_validate({"items": rows, "next_after": next_after})
 
 
@@ -88,7 +87,9 @@ def list_tasks(project_id: int, query: schemas.PageQuery) -> schemas.TaskPage:
 @spec.validate(resp=Response(HTTP_201=schemas.Task, **BODY_ERRORS))
 def create_task(project_id: int, json: schemas.TaskCreate) -> Created:
     """Add a task to a project"""
-    task = Task(project_id=for_update(Project, project_id).id, **json.model_dump(exclude_unset=True))
+    task = Task(
+        project_id=for_update(Project, project_id).id, **json.model_dump(exclude_unset=True)
+    )
     db.session.add(task)
     db.session.commit()
     location = url_for(".get_task", task_id=task.id)

@@ -5,8 +5,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from tests.fixtures import TEST_DB, query
-from web.models import NAME_MAX, TITLE_MAX
+from tests.fixtures import TEST_DB, app_for, query
+from web.api.sample.models import NAME_MAX, TITLE_MAX
 
 
 def create_project(client: FlaskClient, name: str = "alpha", **fields: object) -> dict:
@@ -183,13 +183,20 @@ def test_wrong_method_is_405_with_allow(client: FlaskClient) -> None:
         b'{"name": "a",}',
         b"not json",
         '{"name": "\xff"}'.encode("latin-1"),
-        b'{"name": "\\ud800"}',
     ],
-    ids=["truncated", "trailing-comma", "text", "invalid-utf8", "lone-surrogate"],
+    ids=["truncated", "trailing-comma", "text", "invalid-utf8"],
 )
 def test_malformed_json_is_400(client: FlaskClient, body: bytes) -> None:
     response = client.post("/api/projects", data=body, content_type="application/json")
     assert_error(response, 400, "malformed_json")
+
+
+def test_a_lone_surrogate_is_an_invalid_field(client: FlaskClient) -> None:
+    """Valid JSON syntax, but no Unicode text: the field that holds it is named."""
+    body = b'{"name": "\\ud800"}'
+    response = client.post("/api/projects", data=body, content_type="application/json")
+    assert_error(response, 422, "invalid")
+    assert response.json["details"][0]["field"] == "name"
 
 
 def test_body_that_is_not_json_is_415(client: FlaskClient) -> None:
@@ -277,3 +284,9 @@ def test_responses_carry_security_headers(client: FlaskClient) -> None:
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert response.headers["X-Frame-Options"] == "DENY"
         assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+
+
+def test_api_answers_503_when_database_is_unreachable() -> None:
+    app = app_for("app", DATABASE_URL="postgresql://app@127.0.0.1:1/app", DB_CONNECT_TIMEOUT="1")
+    response = app.test_client().get("/api/projects/1")
+    assert_error(response, 503, "database_unavailable")
