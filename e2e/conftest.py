@@ -1,13 +1,19 @@
 """The real stack, driven from the host with docker compose.
 
-The suite runs as its own compose project (`fae2e` by default) on its own
-port, so a developer's running stack is left alone. Images are whatever
-`make build` (or the first `up`) made: nothing here rebuilds them.
+The suite runs as its own compose project (`fae2e` by default, E2E_PROJECT) on
+its own port, so a developer's running stack is left alone. Its images are the
+project's own (`<project>-web`, `<project>-tools`), built by compose from cache
+when missing; nothing here rebuilds them.
+
+The tests need traffic on a real table, but not the sample's (which
+`make remove-sample` deletes): the web service gets the probe resource
+(tests/probe_resource.py) and its table's revision, mounted on top of the code.
 """
 
 import json
 import os
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,10 +21,61 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.support import PROBE_MODULE, wait_until, write_probe_revision
+from web.container.schema_version import code_revisions
+
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = os.environ.get("E2E_PROJECT", "fae2e")
 PORT = int(os.environ.get("E2E_WEB_PORT", "18080"))
 BASE = f"http://127.0.0.1:{PORT}"
+# Where a container's image keeps the revision files.
+VERSIONS = "/app/migrations/versions"
+# The code's head revision (None on an empty history): the probe's revision goes on top.
+CODE_HEAD = next(iter(code_revisions()[1]), None)
+
+
+def image(service: str) -> str:
+    """The image compose builds for `service` in this project (docker-compose.yml names it)."""
+    return f"{PROJECT}-{service}:latest"
+
+
+def built_image(service: str) -> str:
+    """image(service), built from cache first if it is missing (for tests that use it bare)."""
+    found = subprocess.run(
+        ["docker", "image", "inspect", image(service)], capture_output=True, check=False
+    )
+    if found.returncode != 0:
+        Stack().compose("--profile", "tools", "build", service, timeout=1800)
+    return image(service)
+
+
+def readable_folder(prefix: str) -> Path:
+    """A new temporary folder that the containers' user (10001) can read."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    folder.chmod(0o755)
+    return folder
+
+
+def mount_overlay(folder: Path, mounts: dict[Path, str]) -> Path:
+    """A compose overlay in `folder` that bind-mounts each host file read-only into web."""
+    lines = ["services:", "  web:", "    volumes:"]
+    lines += [f"      - {source}:{target}:ro" for source, target in mounts.items()]
+    overlay = folder / "overlay.yml"
+    overlay.write_text("\n".join(lines) + "\n")
+    return overlay
+
+
+def probe_overlay() -> Path:
+    """The overlay that adds the probe resource and its table's revision to web."""
+    folder = readable_folder("e2e-probe-")
+    module = folder / "probe.py"
+    module.write_bytes(PROBE_MODULE.read_bytes())
+    module.chmod(0o644)
+    revision = write_probe_revision(folder, CODE_HEAD)
+    return mount_overlay(
+        folder,
+        {module: "/app/web/api/probe.py", revision: f"{VERSIONS}/{revision.name}"},
+    )
 
 
 class Stack:
@@ -33,7 +90,7 @@ class Stack:
             PROJECT,
             *(arg for f in files for arg in ("-f", str(f))),
         ]
-        self.env = {**os.environ, "WEB_PORT": str(PORT)}
+        self.env = {**os.environ, "COMPOSE_PROJECT_NAME": PROJECT, "WEB_PORT": str(PORT)}
 
     def with_overlay(self, overlay: Path) -> "Stack":
         stack = Stack.__new__(Stack)
@@ -95,14 +152,15 @@ class Stack:
     def wait_ready(self, timeout: float = 90) -> float:
         """Seconds until /readyz answers 200; fails the test after `timeout`."""
         start = time.monotonic()
-        while time.monotonic() - start < timeout:
-            try:
-                if requests.get(f"{BASE}/readyz", timeout=2).status_code == 200:
-                    return time.monotonic() - start
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"/readyz not 200 within {timeout}s")
+        wait_until(is_ready, "/readyz answering 200", timeout)
+        return time.monotonic() - start
+
+
+def is_ready() -> bool:
+    try:
+        return requests.get(f"{BASE}/readyz", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
 
 
 def head_revision(stack: Stack) -> str:
@@ -113,15 +171,29 @@ def error_lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.startswith("error:")]
 
 
-def create_project(name: str) -> dict:
-    response = requests.post(f"{BASE}/api/projects", json={"name": name}, timeout=10)
+def create_item(name: str) -> dict:
+    """A new probe item, through the API."""
+    response = requests.post(f"{BASE}/api/probe/items", json={"name": name}, timeout=10)
     assert response.status_code == 201, response.text
     return response.json()
 
 
+def item_names() -> list[str]:
+    """Every probe item's name, in id order, through the API's pages."""
+    names: list[str] = []
+    after = 0
+    for _ in range(100):  # bounded: 10,000 items is more than any test writes
+        page = requests.get(f"{BASE}/api/probe/items?limit=100&after={after}", timeout=10).json()
+        names += [item["name"] for item in page["items"]]
+        after = page["next_after"]
+        if after is None:
+            return names
+    raise AssertionError("pagination did not end")
+
+
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
-    stack = Stack()
+    stack = Stack(probe_overlay())
     stack.fresh()
     yield stack
     stack.down(volumes=True)

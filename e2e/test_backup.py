@@ -7,7 +7,7 @@ from pathlib import Path
 
 import requests
 
-from e2e.conftest import BASE, PORT, PROJECT, ROOT, Stack, create_project
+from e2e.conftest import BASE, PORT, PROJECT, ROOT, Stack, create_item, item_names
 
 
 def make(*args: str) -> subprocess.CompletedProcess:
@@ -23,18 +23,11 @@ def make(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def project_names() -> list[str]:
-    page = requests.get(f"{BASE}/api/projects?limit=100", timeout=10).json()
-    return [item["name"] for item in page["items"]]
-
-
 def test_backup_down_v_restore_round_trip_and_bad_files_change_nothing(
     stack: Stack, tmp_path: Path
 ) -> None:
     stack.fresh()
-    written = [create_project(f"kept {i}")["name"] for i in range(30)]
-    task = requests.post(f"{BASE}/api/projects/1/tasks", json={"title": "also kept"}, timeout=5)
-    assert task.status_code == 201
+    written = [create_item(f"kept {i}")["name"] for i in range(130)]  # more than one page
 
     backup = make("backup")
     assert backup.returncode == 0, backup.stderr
@@ -55,12 +48,13 @@ def test_backup_down_v_restore_round_trip_and_bad_files_change_nothing(
 
         stack.down(volumes=True)
         stack.up()
-        assert project_names() == []
+        assert item_names() == []
         restored = make("restore", f"file={dump}")
         assert restored.returncode == 0, restored.stderr
         stack.wait_ready()
-        assert project_names() == written
-        assert requests.get(f"{BASE}/api/tasks/1", timeout=5).json()["title"] == "also kept"
+        assert item_names() == written
+        # The sequence came back too: a new item takes the next id, not a used one.
+        assert create_item("after the restore")["id"] == len(written) + 1
         assert requests.get(f"{BASE}/readyz", timeout=5).status_code == 200
 
         truncated = tmp_path / "truncated.dump"
@@ -97,6 +91,6 @@ def test_backup_down_v_restore_round_trip_and_bad_files_change_nothing(
             result = make("restore", f"file={bad}", "force=1")
             assert result.returncode != 0, bad
             assert message in result.stderr
-            assert project_names() == written
+            assert item_names() == [*written, "after the restore"]
     finally:
         dump.unlink(missing_ok=True)

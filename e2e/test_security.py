@@ -4,9 +4,9 @@ import subprocess
 
 import requests
 
-from e2e.conftest import BASE, PORT, Stack
+from e2e.conftest import BASE, PORT, Stack, built_image, image
 
-IMAGE = "flask-alembic-web:latest"
+IMAGE = image("web")  # the image this project's compose built
 DEV_SECRETS = ("dev-only-password", "dev-only-insecure-secret-key")
 
 
@@ -27,6 +27,7 @@ def test_web_runs_as_a_non_root_user(running: Stack) -> None:
 
 
 def test_no_secret_in_any_layer_or_file() -> None:
+    built_image("web")
     history = subprocess.run(
         ["docker", "history", "--no-trunc", IMAGE], capture_output=True, text=True, check=True
     ).stdout
@@ -58,7 +59,7 @@ def test_database_is_not_published_and_web_only_on_loopback(running: Stack) -> N
 
 
 def test_security_headers_and_no_debugger(running: Stack) -> None:
-    response = requests.get(f"{BASE}/api/projects", timeout=5)
+    response = requests.get(f"{BASE}/api/probe/items", timeout=5)
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["X-Frame-Options"] == "DENY"
     assert "default-src 'none'" in response.headers["Content-Security-Policy"]

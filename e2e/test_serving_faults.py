@@ -6,11 +6,12 @@ import time
 
 import requests
 
-from e2e.conftest import BASE, Stack, create_project
+from e2e.conftest import BASE, Stack, create_item
+from tests.support import wait_until
 
 
 def test_database_restart_under_traffic_fails_fast_then_recovers(running: Stack) -> None:
-    project = create_project("steady")
+    item = create_item("steady")
     started_at = running.container("web")["State"]["StartedAt"]
     results: list[tuple[float, int | str, float]] = []
     stop = threading.Event()
@@ -21,7 +22,7 @@ def test_database_restart_under_traffic_fails_fast_then_recovers(running: Stack)
         while not stop.is_set() and time.monotonic() < deadline:
             sent = time.monotonic()
             try:
-                response = session.get(f"{BASE}/api/projects/{project['id']}", timeout=10)
+                response = session.get(f"{BASE}/api/probe/items/{item['id']}", timeout=10)
                 outcome: int | str = response.status_code
                 if response.status_code == 503:
                     assert response.json()["error"] == "database_unavailable"
@@ -53,12 +54,12 @@ def test_database_restart_under_traffic_fails_fast_then_recovers(running: Stack)
     # Every worker recovered, not only the one the steady session happened to reach:
     # new connections land on any of them.
     fresh = [
-        requests.get(f"{BASE}/api/projects/{project['id']}", timeout=5).status_code
+        requests.get(f"{BASE}/api/probe/items/{item['id']}", timeout=5).status_code
         for _ in range(30)
     ]
     written = [
         requests.post(
-            f"{BASE}/api/projects", json={"name": f"after restart {i}"}, timeout=5
+            f"{BASE}/api/probe/items", json={"name": f"after restart {i}"}, timeout=5
         ).status_code
         for i in range(10)
     ]
@@ -71,17 +72,10 @@ def waiting_on_locks(stack: Stack) -> int:
     return int(stack.psql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"))
 
 
-def wait_until(condition, what: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.1)
-
-
 def test_graceful_shutdown_finishes_in_flight_requests(running: Stack) -> None:
-    project = create_project("slow")
-    # Slow requests without a test-only endpoint: reads queue behind a table lock that this
-    # psql session holds until the test commits.
+    create_item("slow")
+    # Slow requests: /api/probe/locked reads through a row lock (FOR UPDATE), which queues
+    # behind the table lock that this psql session holds until the test commits.
     locker = subprocess.Popen(
         [
             *running.base,
@@ -106,27 +100,31 @@ def test_graceful_shutdown_finishes_in_flight_requests(running: Stack) -> None:
 
     def slow_read() -> None:
         try:
-            response = requests.get(f"{BASE}/api/projects/{project['id']}", timeout=30)
+            response = requests.get(f"{BASE}/api/probe/locked", timeout=30)
             statuses.append(response.status_code)
         except requests.RequestException as exc:
             statuses.append(type(exc).__name__)
 
     try:
-        locker.stdin.write("BEGIN;\nLOCK TABLE projects IN ACCESS EXCLUSIVE MODE;\n")
+        locker.stdin.write("BEGIN;\nLOCK TABLE probe_items IN EXCLUSIVE MODE;\n")
         locker.stdin.flush()
         wait_until(
             lambda: (
                 running.psql(
-                    "SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND relation = 'projects'::regclass"
+                    "SELECT count(*) FROM pg_locks WHERE mode = 'ExclusiveLock' AND granted"
+                    " AND relation = 'probe_items'::regclass"
                 )
                 == "1"
             ),
-            "lock not taken",
+            "the table lock taken",
+            timeout=20,
         )
         readers = [threading.Thread(target=slow_read) for _ in range(4)]
         for reader in readers:
             reader.start()
-        wait_until(lambda: waiting_on_locks(running) >= 4, "requests did not reach the database")
+        wait_until(
+            lambda: waiting_on_locks(running) >= 4, "the requests waiting in the database", timeout=20
+        )
 
         stopping = subprocess.Popen(
             [*running.base, "stop", "web"],

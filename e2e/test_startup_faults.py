@@ -2,17 +2,24 @@
 unknown migrations, bad credentials. Each case ends with the stack left usable."""
 
 import os
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 import requests
 
-from e2e.conftest import BASE, ROOT, Stack, create_project, error_lines, head_revision
+from e2e.conftest import (
+    BASE,
+    ROOT,
+    VERSIONS,
+    Stack,
+    create_item,
+    error_lines,
+    head_revision,
+    mount_overlay,
+    readable_folder,
+)
+from tests.support import PROBE_REVISION, write_revision
 from web.container.schema_version import code_revisions
-
-MIGRATION_FILE = "/app/migrations/versions/2099_01_01_0000-e2ehalf_e2e_half_done.py"
 
 
 @pytest.mark.parametrize("attempt", range(5))
@@ -23,8 +30,10 @@ def test_three_replicas_racing_on_a_fresh_database_migrate_once(stack: Stack, at
     ready = scaled.compose("ps", "--format", "{{.Service}} {{.Health}}", "web").stdout.split("\n")
     assert [line for line in ready if line] == ["web healthy"] * 3
     assert scaled.psql("SELECT count(*) FROM alembic_version") == "1"
+    assert head_revision(scaled) == PROBE_REVISION
     logs = scaled.logs("web")
-    for revision in code_revisions()[0]:  # each revision applied by exactly one replica
+    # Each revision applied by exactly one replica: the code's, and the probe's on top.
+    for revision in {*code_revisions()[0], PROBE_REVISION}:
         assert logs.count(f"-> {revision},") == 1, logs
     assert "already exists" not in logs
     assert "error:" not in logs
@@ -58,35 +67,27 @@ def test_web_gives_up_when_the_database_never_comes(stack: Stack) -> None:
     assert took < 60
 
 
-def mounted_revision(head: str, body: str) -> Path:
-    """An overlay that adds a test-only revision after `head` to the web container."""
-    folder = Path(tempfile.mkdtemp(prefix="e2e-revision-"))
-    folder.chmod(0o755)  # the container's user must read it
-    revision = folder / "revision.py"
-    revision.write_text(
-        f'revision = "e2ehalf"\ndown_revision = "{head}"\nbranch_labels = None\ndepends_on = None\n\n'
-        f"from alembic import op\n\n\ndef upgrade():\n    {body}\n\n\ndef downgrade():\n"
-        '    op.execute("DROP TABLE e2e_half_done")\n'
+def with_revision(stack: Stack, head: str, upgrade: str) -> Stack:
+    """`stack` with one more revision, e2ehalf after `head`, mounted into web."""
+    folder = readable_folder("e2e-revision-")
+    revision = write_revision(
+        folder, "e2ehalf", head, upgrade, 'op.execute("DROP TABLE e2e_half_done")'
     )
-    revision.chmod(0o644)
-    overlay = folder / "overlay.yml"
-    overlay.write_text(f"services:\n  web:\n    volumes:\n      - {revision}:{MIGRATION_FILE}:ro\n")
-    return overlay
+    return stack.with_overlay(mount_overlay(folder, {revision: f"{VERSIONS}/{revision.name}"}))
 
 
 def test_a_migration_failing_halfway_leaves_no_trace_and_the_fix_applies(stack: Stack) -> None:
     stack.fresh()
     head = head_revision(stack)
-    create_project("before the failure")
-    failing = stack.with_overlay(
-        mounted_revision(
-            head,
-            (
-                'op.execute("CREATE TABLE e2e_half_done (id int)")\n'
-                "    op.execute(\"INSERT INTO projects (name) VALUES ('half')\")\n"
-                '    raise RuntimeError("failing on purpose")'
-            ),
-        )
+    create_item("before the failure")
+    failing = with_revision(
+        stack,
+        head,
+        """
+        op.execute("CREATE TABLE e2e_half_done (id int)")
+        op.execute("INSERT INTO probe_items (name) VALUES ('half')")
+        raise RuntimeError("failing on purpose")
+        """,
     )
     result = failing.run_web()
     assert result.returncode != 0
@@ -95,11 +96,9 @@ def test_a_migration_failing_halfway_leaves_no_trace_and_the_fix_applies(stack: 
     assert "Listening at" not in result.stdout + result.stderr
     assert stack.psql("SELECT version_num FROM alembic_version") == head
     assert stack.psql("SELECT to_regclass('e2e_half_done')") == ""
-    assert stack.psql("SELECT string_agg(name, ',') FROM projects") == "before the failure"
+    assert stack.psql("SELECT string_agg(name, ',') FROM probe_items") == "before the failure"
 
-    fixed = stack.with_overlay(
-        mounted_revision(head, 'op.execute("CREATE TABLE e2e_half_done (id int)")')
-    )
+    fixed = with_revision(stack, head, 'op.execute("CREATE TABLE e2e_half_done (id int)")')
     fixed.up()
     assert stack.psql("SELECT version_num FROM alembic_version") == "e2ehalf"
     assert stack.psql("SELECT to_regclass('e2e_half_done')") == "e2e_half_done"
@@ -110,7 +109,7 @@ def test_a_database_ahead_of_the_code_is_refused_at_start_and_left_alone(stack: 
     stack.fresh()
     head = head_revision(stack)
     for i in range(3):
-        create_project(f"kept {i}")
+        create_item(f"kept {i}")
     stack.psql("UPDATE alembic_version SET version_num = 'fee1900d'")
     tables = stack.psql(
         "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname='public'"
@@ -127,7 +126,7 @@ def test_a_database_ahead_of_the_code_is_refused_at_start_and_left_alone(stack: 
     [line] = error_lines(result.stderr)
     assert "fee1900d" in line and head in line and "refusing to start" in line
     assert stack.psql("SELECT version_num FROM alembic_version") == "fee1900d"
-    assert stack.psql("SELECT count(*) FROM projects") == "3"
+    assert stack.psql("SELECT count(*) FROM probe_items") == "3"
     assert tables == stack.psql(
         "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname='public'"
     )

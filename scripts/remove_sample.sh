@@ -31,6 +31,6 @@ echo "remove-sample: deleted web/api/sample/ and the sample's revisions:"
 echo "$sample_revisions" | sed 's/^/  /'
 cat <<'NEXT'
 Next: add your models to web/models.py, then `make revision msg="..."` and `make migrate`.
-A database that the sample's revisions were applied to is ahead of the code now: start
-from an empty one with `make down v=1` (it deletes the data), or drop the sample's tables.
+A database that the sample's revisions were applied to is now ahead of the code, and
+start-up refuses it: start from an empty one with `make down v=1` (it deletes the data).
 NEXT

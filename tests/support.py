@@ -51,3 +51,20 @@ def wait_until(  # noqa: UP047
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not within {timeout:g}s")
         time.sleep(interval)
+
+
+# The probe resource (tests/probe_resource.py): its file, and the revision of its table.
+PROBE_MODULE = Path(__file__).with_name("probe_resource.py")
+PROBE_REVISION = "probe0001"
+PROBE_TABLE = """
+op.execute(
+    "CREATE TABLE probe_items (id serial PRIMARY KEY, name varchar(100) NOT NULL, "
+    "created_at timestamptz NOT NULL DEFAULT now(), "
+    "CONSTRAINT uq_probe_items_name UNIQUE (name))"
+)
+"""
+
+
+def write_probe_revision(folder: Path, head: str | None) -> Path:
+    """The probe table's revision, on top of the code's head, in `folder`."""
+    return write_revision(folder, PROBE_REVISION, head, PROBE_TABLE, 'op.drop_table("probe_items")')

@@ -1,0 +1,27 @@
+#!/bin/sh
+# CI: what a new user does first, on a copy of this checkout: delete the sample, add a
+# model of their own, generate and apply its revision, and run the test suite.
+set -eu
+copy=$1
+git clone --quiet "$(cd "$(dirname "$0")/.." && pwd)" "$copy"
+cd "$copy"
+
+make remove-sample
+cat >> web/models.py <<'PY'
+
+from sqlalchemy.orm import Mapped, mapped_column
+
+from web.app.db import db
+
+
+class Note(db.Model):
+    __tablename__ = "notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    text: Mapped[str]
+PY
+make build
+make revision msg="add notes"
+grep -l 'op.create_table(' migrations/versions/*_add_notes.py
+make migrate
+make test
