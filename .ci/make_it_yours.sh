@@ -14,14 +14,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 from web.app.db import db
 
 
-class Note(db.Model):
-    __tablename__ = "notes"
+class Customer(db.Model):
+    __tablename__ = "customers"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    text: Mapped[str]
+    name: Mapped[str]
 PY
 make build
-make revision msg="add notes"
-grep -l 'op.create_table(' migrations/versions/*_add_notes.py
+make revision msg="add customers"
+grep -l 'op.create_table(' migrations/versions/*_add_customers.py
 make migrate
 make test

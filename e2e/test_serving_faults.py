@@ -123,7 +123,9 @@ def test_graceful_shutdown_finishes_in_flight_requests(running: Stack) -> None:
         for reader in readers:
             reader.start()
         wait_until(
-            lambda: waiting_on_locks(running) >= 4, "the requests waiting in the database", timeout=20
+            lambda: waiting_on_locks(running) >= 4,
+            "the requests waiting in the database",
+            timeout=20,
         )
 
         stopping = subprocess.Popen(

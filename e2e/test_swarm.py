@@ -1,6 +1,8 @@
 """Zero-downtime deploys on a single-node Docker Swarm, with deploy/stack.yml and deploy/deploy.sh.
 
-v1 is the image as built; v2 adds a revision with a nullable column (backward
+v1 is the image this project's compose built, plus the probe resource and its
+table's revision (tests/probe_resource.py), as a release would add a resource;
+v2 adds a revision with a nullable column to the probe's table (backward
 compatible); v3 adds a revision that fails. Steady reads and writes run from a
 container on the stack's network throughout. It reaches the replicas through
 `tasks.web`, the service's DNS entry that lists every task, as a load balancer
@@ -11,23 +13,29 @@ left only if this test created it.
 
 import json
 import os
+import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from e2e.conftest import ROOT
-from web.container.schema_version import code_revisions
+from e2e.conftest import CODE_HEAD, PROJECT, ROOT, VERSIONS, built_image, image, readable_folder
+from tests.support import (
+    PROBE_MODULE,
+    PROBE_REVISION,
+    wait_until,
+    write_probe_revision,
+    write_revision,
+)
 
-STACK = "fae2eswarm"
+STACK = f"{PROJECT}swarm"
 NETWORK = f"{STACK}_default"
 WEB = f"{STACK}_web"
-IMAGE = "flask-alembic-web"
-TOOLS = "flask-alembic-tools:latest"
-BASE_REVISION_HEAD = code_revisions()[1][0]  # this checkout's head: v1's
+# The releases are tags of this project's web image: <project>-web:swarm-v1, ...
+IMAGE = image("web").split(":")[0]
+TOOLS = image("tools")
 
 # Runs in a container on the stack's network until its stdin closes; prints a JSON summary.
 TRAFFIC = r"""
@@ -41,8 +49,8 @@ session, deadline, i = requests.Session(), time.monotonic() + 900, 0
 while not stop.is_set() and time.monotonic() < deadline:
     i += 1
     for method, path, body, ok, kind in (
-        ("GET", "/api/projects/1", None, 200, "reads"),
-        ("POST", "/api/projects", {"name": f"{tag}-{i}"}, 201, "writes"),
+        ("GET", "/api/probe/items/1", None, 200, "reads"),
+        ("POST", "/api/probe/items", {"name": f"{tag}-{i}"}, 201, "writes"),
     ):
         try:
             status = session.request(method, base + path, json=body, timeout=10).status_code
@@ -56,17 +64,14 @@ while not stop.is_set() and time.monotonic() < deadline:
 print(json.dumps(summary))
 """
 
-CHECK_READY = r"""
-import sys, time, requests
-deadline = time.monotonic() + 120
-while time.monotonic() < deadline:
-    try:
-        if all(requests.get("http://tasks.web:8000/readyz", timeout=3).status_code == 200 for _ in range(6)):
-            sys.exit(0)
-    except requests.RequestException:
-        pass
-    time.sleep(1)
-sys.exit("web not ready")
+# One look, from a container on the stack's network: exits 0 if six /readyz in a row answer 200.
+ALL_READY = r"""
+import sys, requests
+try:
+    ok = all(requests.get("http://tasks.web:8000/readyz", timeout=3).status_code == 200 for _ in range(6))
+except requests.RequestException:
+    ok = False
+sys.exit(0 if ok else 1)
 """
 
 
@@ -103,6 +108,11 @@ def on_network(script: str, *args: str, stdin: str = "", timeout: float = 180) -
     return sh(*ON_NETWORK, script, *args, input=stdin, timeout=timeout)
 
 
+def all_ready() -> bool:
+    result = subprocess.run([*ON_NETWORK, ALL_READY], capture_output=True, timeout=60, check=False)
+    return result.returncode == 0
+
+
 def psql(sql: str) -> str:
     container = sh(
         "docker", "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={STACK}_db"
@@ -113,14 +123,6 @@ def psql(sql: str) -> str:
 def update_state() -> str | None:
     status = sh("docker", "service", "inspect", WEB, "--format", "{{json .UpdateStatus}}")
     return (json.loads(status) or {}).get("State")
-
-
-def wait_for(condition, what: str, timeout: float) -> float:
-    start = time.monotonic()
-    while not condition():
-        assert time.monotonic() - start < timeout, f"{what}: not within {timeout}s"
-        time.sleep(1)
-    return time.monotonic() - start
 
 
 def web_logs() -> str:
@@ -149,19 +151,29 @@ def running_images() -> list[str]:
     ).splitlines()
 
 
-def image_with_revision(base: str, tag: str, revision: str, down: str, upgrade: str) -> None:
-    """A new image: `base` plus one revision file, as a release would add one."""
-    folder = Path(tempfile.mkdtemp(prefix="swarm-image-"))
-    (folder / "revision.py").write_text(
-        f'revision = "{revision}"\ndown_revision = "{down}"\nbranch_labels = None\ndepends_on = None\n\n'
-        "import sqlalchemy as sa\nfrom alembic import op\n\n\n"
-        f"def upgrade():\n    {upgrade}\n\n\ndef downgrade():\n    pass\n"
-    )
-    (folder / "revision.py").chmod(0o644)
-    (folder / "Dockerfile").write_text(
-        f"FROM {IMAGE}:{base}\nCOPY revision.py /app/migrations/versions/2099_01_01_0000-{revision}_swarm.py\n"
-    )
+def release(base: str, tag: str, folder: Path, files: dict[str, str]) -> None:
+    """A new image `tag` built from `base`, with `folder`'s files copied to where `files`
+    says (file name -> path in the image), as a release would add them."""
+    copies = "".join(f"COPY {name} {target}\n" for name, target in files.items())
+    (folder / "Dockerfile").write_text(f"FROM {base}\n{copies}")
     sh("docker", "build", "-q", "-t", f"{IMAGE}:{tag}", str(folder))
+
+
+def release_with_revision(base: str, tag: str, revision: str, down: str, upgrade: str) -> None:
+    """`base` plus one revision file, `revision` after `down`."""
+    folder = readable_folder("e2e-swarm-")
+    path = write_revision(folder, revision, down, upgrade)
+    release(f"{IMAGE}:{base}", tag, folder, {path.name: f"{VERSIONS}/{path.name}"})
+
+
+def release_with_probe(tag: str) -> None:
+    """This project's web image plus the probe resource and its table's revision."""
+    folder = readable_folder("e2e-swarm-")
+    shutil.copy(PROBE_MODULE, folder / "probe.py")
+    (folder / "probe.py").chmod(0o644)
+    revision = write_probe_revision(folder, CODE_HEAD)
+    files = {"probe.py": "/app/web/api/probe.py", revision.name: f"{VERSIONS}/{revision.name}"}
+    release(built_image("web"), tag, folder, files)
 
 
 class Traffic:
@@ -192,7 +204,7 @@ def roll_out(tag: str) -> dict:
     with Traffic() as traffic:
         started = time.monotonic()
         deploy(tag)
-        wait_for(lambda: update_state() in SETTLED, f"{tag} rollout", 300)
+        wait_until(lambda: update_state() in SETTLED, f"{tag} rollout", timeout=300, interval=1)
         seconds = time.monotonic() - started
         time.sleep(3)
     summary = traffic.summary
@@ -209,8 +221,15 @@ def assert_all_replicas_on(tag: str) -> None:
     assert all(line.startswith(f"{IMAGE}:{tag} Running") for line in images), images
 
 
+def stack_containers() -> str:
+    return sh(
+        "docker", "ps", "-aq", "--filter", f"label=com.docker.stack.namespace={STACK}", check=False
+    )
+
+
 @pytest.fixture(scope="module")
 def swarm() -> Iterator[None]:
+    built_image("tools")  # the traffic and the checks run in it
     created = sh("docker", "info", "--format", "{{.Swarm.LocalNodeState}}") != "active"
     if created:
         sh("docker", "swarm", "init", "--advertise-addr", "127.0.0.1")
@@ -218,71 +237,59 @@ def swarm() -> Iterator[None]:
         yield
     finally:
         sh("docker", "stack", "rm", STACK, check=False)
-        deadline = time.monotonic() + 90
-        while sh(
-            "docker",
-            "ps",
-            "-aq",
-            "--filter",
-            f"label=com.docker.stack.namespace={STACK}",
-            check=False,
-        ):
-            if time.monotonic() > deadline:
-                break
-            time.sleep(1)
-        sh("docker", "network", "rm", NETWORK, check=False)
-        sh("docker", "volume", "rm", f"{STACK}_db-data", check=False)
-        sh("docker", "secret", "rm", f"{STACK}_db_password", f"{STACK}_secret_key", check=False)
-        sh(
-            "docker",
-            "image",
-            "rm",
-            f"{IMAGE}:swarm-v1",
-            f"{IMAGE}:swarm-v2",
-            f"{IMAGE}:swarm-v3",
-            check=False,
-        )
-        if created:
-            sh("docker", "swarm", "leave", "--force", check=False)
+        try:
+            wait_until(lambda: not stack_containers(), "the stack's containers gone", 90, 1)
+        finally:  # whatever happened, leave nothing behind
+            sh("docker", "network", "rm", NETWORK, check=False)
+            sh("docker", "volume", "rm", f"{STACK}_db-data", check=False)
+            sh("docker", "secret", "rm", f"{STACK}_db_password", f"{STACK}_secret_key", check=False)
+            tags = [f"{IMAGE}:swarm-v{n}" for n in (1, 2, 3)]
+            sh("docker", "image", "rm", *tags, check=False)
+            if created:
+                sh("docker", "swarm", "leave", "--force", check=False)
 
 
 def test_rolling_schema_change_without_a_failed_request_then_a_failed_migration_rolls_back(
     swarm,
 ) -> None:
-    sh("docker", "tag", f"{IMAGE}:latest", f"{IMAGE}:swarm-v1")
-    image_with_revision(
+    release_with_probe("swarm-v1")
+    release_with_revision(
         "swarm-v1",
         "swarm-v2",
         "swarmv2",
-        BASE_REVISION_HEAD,
-        'op.add_column("projects", sa.Column("archived_at", sa.DateTime(timezone=True), nullable=True))',
+        PROBE_REVISION,
+        'op.add_column("probe_items", sa.Column("archived_at", sa.DateTime(timezone=True), nullable=True))',
     )
-    image_with_revision(
+    release_with_revision(
         "swarm-v2",
         "swarm-v3",
         "swarmv3",
         "swarmv2",
-        'op.execute("CREATE TABLE swarm_half_done (id int)")\n    raise RuntimeError("v3 fails on purpose")',
+        """
+        op.execute("CREATE TABLE swarm_half_done (id int)")
+        raise RuntimeError("v3 fails on purpose")
+        """,
     )
 
     # v1: three replicas on a fresh database, migrated once.
     deploy("swarm-v1")
-    wait_for(
+    wait_until(
         lambda: (
             sh("docker", "service", "ls", "--filter", f"name={WEB}", "--format", "{{.Replicas}}")
             == "3/3"
         ),
         "v1 replicas running",
-        240,
+        timeout=240,
+        interval=1,
     )
-    on_network(CHECK_READY)
-    assert psql("SELECT version_num FROM alembic_version") == BASE_REVISION_HEAD
+    wait_until(all_ready, "v1 replicas ready", timeout=120, interval=1)
+    assert psql("SELECT version_num FROM alembic_version") == PROBE_REVISION
     on_network(
         "import requests\nfor i in range(20):\n"
-        "    r = requests.post('http://tasks.web:8000/api/projects', json={'name': f'v1 record {i}'}, timeout=10)\n"
+        "    r = requests.post('http://tasks.web:8000/api/probe/items', json={'name': f'v1 record {i}'}, timeout=10)\n"
         "    assert r.status_code == 201, r.text\n"
     )
-    before = int(psql("SELECT count(*) FROM projects"))
+    before = int(psql("SELECT count(*) FROM probe_items"))
     assert before == 20
 
     # v2: a backward-compatible column, rolled out under traffic.
@@ -294,14 +301,14 @@ def test_rolling_schema_change_without_a_failed_request_then_a_failed_migration_
     assert psql("SELECT version_num FROM alembic_version") == "swarmv2"
     assert (
         psql(
-            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'projects' AND column_name = 'archived_at'"
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'probe_items' AND column_name = 'archived_at'"
         )
         == "1"
     )
     logs = web_logs()
-    assert logs.count(f"Running upgrade {BASE_REVISION_HEAD} -> swarmv2") == 1, logs[-3000:]
-    assert int(psql("SELECT count(*) FROM projects")) == before + v2["writes"]
-    assert int(psql("SELECT count(*) FROM projects WHERE name LIKE 'v1 record %'")) == 20
+    assert logs.count(f"Running upgrade {PROBE_REVISION} -> swarmv2") == 1, logs[-3000:]
+    assert int(psql("SELECT count(*) FROM probe_items")) == before + v2["writes"]
+    assert int(psql("SELECT count(*) FROM probe_items WHERE name LIKE 'v1 record %'")) == 20
 
     # v3: its migration fails; the update rolls back and v2 keeps serving throughout.
     v3 = roll_out("swarm-v3")

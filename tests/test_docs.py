@@ -28,3 +28,21 @@ def test_documented_defaults_are_the_real_ones() -> None:
             assert str(actual).lower() == value.lower(), (
                 f"{name}: documented {value}, code {actual}"
             )
+
+
+def test_where_things_live_names_real_paths() -> None:
+    """Every path in the README's "Where things live" exists (the sample's, while it does)."""
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("## Where things live", 1)[1].split("\n## ", 1)[0]
+    paths = [
+        path
+        for row in table.splitlines()
+        if row.startswith("| `")
+        for path in re.findall(r"`([^`]+)`", row.split("|")[1])
+    ]
+    assert len(paths) > 15
+    sample = ROOT / "web" / "api" / "sample"
+    for path in paths:
+        if path.startswith("web/api/sample") and not sample.exists():
+            continue  # `make remove-sample` deleted it, as the table says it would
+        assert (ROOT / path).exists(), f"README names {path}, which does not exist"

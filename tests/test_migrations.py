@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+
 # pytest-alembic's checks (its single-head check is tests/test_schema_version.py's,
 # which also allows the empty history that `make remove-sample` leaves).
 from pytest_alembic.tests import (  # noqa: F401 (collected as tests)

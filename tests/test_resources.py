@@ -57,7 +57,13 @@ def test_the_walkthrough_adds_a_working_documented_resource(
 
     assert run_in(app_copy, "alembic", "upgrade", "head", database=fresh_database).returncode == 0
     revision = run_in(
-        app_copy, "alembic", "revision", "--autogenerate", "-m", "add notes", database=fresh_database
+        app_copy,
+        "alembic",
+        "revision",
+        "--autogenerate",
+        "-m",
+        "add notes",
+        database=fresh_database,
     )
     assert revision.returncode == 0, revision.stderr
     [written] = (app_copy / "migrations" / "versions").glob("*_add_notes.py")
