@@ -10,6 +10,8 @@ DEV      = $(COMPOSE) -f docker-compose.yml -f compose.dev.yml
 # The tools container runs as you, so files it writes (new revisions) are yours.
 TOOLS    = $(COMPOSE) run --rm --user "$$(id -u):$$(id -g)" tools
 ALEMBIC  = $(TOOLS) alembic
+# The image `make build` makes: compose names it after the project (<folder>-web:latest).
+WEB_IMAGE ?= $(shell $(COMPOSE) config --images 2>/dev/null | grep -e '-web:')
 # uv, pinned once: the Dockerfile's ARG UV_VERSION.
 UV_VERSION := $(shell sed -n 's/^ARG UV_VERSION=//p' Dockerfile)
 # uv in a throwaway python container, as you (uv.lock stays yours); needs no image of ours,
@@ -114,15 +116,16 @@ e2e: $(VENV)/.installed ## fault-injection, backup and swarm suites against the 
 e2e-swarm: $(VENV)/.installed ## only the swarm rolling-update test (joins and leaves a swarm)
 	$(VENV)/bin/pytest -c e2e/pytest.ini e2e/test_swarm.py $(args)
 
+BENCH_IMAGE = $(subst -web:,-bench:,$(WEB_IMAGE))
+
 bench: ## measure start-up, throughput, image size and memory; print the table (short=1: a quick run)
-	docker build -q -t flask-alembic-bench $(if $(PYTHON_IMAGE),--build-arg PYTHON_IMAGE=$(PYTHON_IMAGE)) bench
+	docker build -q -t $(BENCH_IMAGE) $(if $(PYTHON_IMAGE),--build-arg PYTHON_IMAGE=$(PYTHON_IMAGE)) bench
 	docker run --rm --name fabench-driver -v /var/run/docker.sock:/var/run/docker.sock \
-		-v "$(CURDIR):/repo" -e PYTHON_IMAGE -e POSTGRES_IMAGE -e BENCH_SHORT=$(short) flask-alembic-bench
+		-v "$(CURDIR):/repo" -e PYTHON_IMAGE -e POSTGRES_IMAGE -e BENCH_SHORT=$(short) \
+		-e BENCH_IMAGE=$(BENCH_IMAGE) $(BENCH_IMAGE)
 
 # --- Docker Swarm (deploy/stack.yml) -----------------------------------------------------
 STACK ?= app
-# The image `make build` made (compose names it after the project: <folder>-web:latest).
-WEB_IMAGE ?= $(shell $(COMPOSE) config --images 2>/dev/null | grep -e '-web:')
 
 deploy: ## deploy the swarm stack, or roll out a new image: make deploy WEB_IMAGE=repo/web:v2
 	STACK_NAME=$(STACK) WEB_IMAGE=$(WEB_IMAGE) sh deploy/deploy.sh

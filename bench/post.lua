@@ -1,4 +1,4 @@
--- wrk script: POST /api/projects with a name unique to this run, thread and request,
+-- wrk script: POST /api/probe/items with a name unique to this run, thread and request,
 -- so that every create succeeds (a 409 would be measured as an error).
 local threads = {}
 
@@ -15,5 +15,5 @@ end
 function request()
   counter = counter + 1
   local body = '{"name": "' .. prefix .. counter .. '"}'
-  return wrk.format("POST", "/api/projects", {["Content-Type"] = "application/json"}, body)
+  return wrk.format("POST", "/api/probe/items", {["Content-Type"] = "application/json"}, body)
 end

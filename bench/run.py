@@ -15,8 +15,14 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, "/repo")  # the repository, mounted: its shared test helpers
+from tests.support import PROBE_MODULE, wait_until, write_probe_revision  # noqa: E402
+from web.container.schema_version import code_revisions  # noqa: E402
 
 SHORT = os.environ.get("BENCH_SHORT") == "1"
 ROUNDS = 1 if SHORT else 5
@@ -29,7 +35,10 @@ PROJECT = "fabench"
 NETWORK = f"{PROJECT}_default"
 DRIVER = os.environ.get("BENCH_CONTAINER", "fabench-driver")
 BENCH_IMAGE = os.environ.get("BENCH_IMAGE", "flask-alembic-bench")
-WEB_IMAGE = "flask-alembic-web:latest"
+WEB_IMAGE = f"{PROJECT}-web:latest"
+# The web image plus the suites' own resource (tests/probe_resource.py) and its table,
+# so that the figures do not depend on the sample, or on whether it is still there.
+PROBE_IMAGE = f"{PROJECT}-web-probe:latest"
 BASE_IMAGE = os.environ.get("PYTHON_IMAGE") or "python:3.13-slim"
 WEB = "http://web:8000"
 DEFAULT_SERVER = f"{PROJECT}-default-gunicorn"
@@ -42,6 +51,8 @@ COMPOSE = [
     "docker-compose.yml",
     "-f",
     "e2e/compose.unpublished.yml",
+    "-f",
+    "bench/compose.probe.yml",
 ]
 
 # Times a command N times inside a container: python - N cmd... (argv), prints JSON seconds.
@@ -112,17 +123,34 @@ def detach() -> None:
     run("docker", "network", "disconnect", "-f", NETWORK, DRIVER, check=False)
 
 
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (the stack's own URL)
+            return response.status == 200
+    except OSError:
+        return False
+
+
 def wait_ready(url: str = f"{WEB}/readyz", timeout: float = 120) -> float:
     start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (the stack's own URL)
-                if response.status == 200:
-                    return time.monotonic() - start
-        except OSError:
-            pass
-        time.sleep(0.01)
-    raise SystemExit(f"bench: {url} not ready within {timeout}s")
+    wait_until(lambda: answers(url), f"{url} ready", timeout=timeout, interval=0.01)
+    return time.monotonic() - start
+
+
+def build_probe_image() -> None:
+    """PROBE_IMAGE: the web image (built by compose if missing) with the probe resource."""
+    run(*COMPOSE[:4], "build", "web")  # the plain compose file: it builds WEB_IMAGE
+    head = (code_revisions()[1] or (None,))[0]
+    with tempfile.TemporaryDirectory() as folder:
+        context = Path(folder)
+        (context / "probe.py").write_text(PROBE_MODULE.read_text())
+        revision = write_probe_revision(context, head)
+        (context / "Dockerfile").write_text(
+            f"FROM {WEB_IMAGE}\n"
+            "COPY probe.py /app/web/api/probe.py\n"
+            f"COPY {revision.name} /app/migrations/versions/\n"
+        )
+        run("docker", "build", "-q", "-t", PROBE_IMAGE, str(context))
 
 
 def post(path: str, body: dict) -> None:
@@ -234,14 +262,15 @@ def start_default_server() -> None:
 
 def throughput() -> dict[str, list[dict[str, float]]]:
     for i in range(100):
-        post("/api/projects", {"name": f"seed {i:03}"})
+        post("/api/probe/items", {"name": f"seed {i:03}"})
     start_default_server()
     targets = {
         "healthz": (f"{WEB}/healthz", None),
-        "read": (f"{WEB}/api/projects/42", None),
-        "list": (f"{WEB}/api/projects?limit=20", None),
-        "create": (f"{WEB}/api/projects", "/bench/post.lua"),
-        "default_read": (f"http://{DEFAULT_SERVER}:8000/api/projects/42", None),
+        "read": (f"{WEB}/api/probe/items/42", None),
+        "read_session": (f"{WEB}/api/probe/items/42/via-session", None),
+        "list": (f"{WEB}/api/probe/items?limit=20", None),
+        "create": (f"{WEB}/api/probe/items", "/bench/post.lua"),
+        "default_read": (f"http://{DEFAULT_SERVER}:8000/api/probe/items/42", None),
     }
     results: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
     for round_ in range(ROUNDS):
@@ -272,6 +301,7 @@ def median(values: list[float]) -> float:
 def main() -> None:
     os.chdir("/repo")
     try:
+        build_probe_image()
         log(f"cold starts x{COLD_STARTS}")
         colds = [cold_start() for _ in range(COLD_STARTS)]
         log(f"migration step x{MIGRATE_RUNS}, interleaved with plain Alembic and Flask-Migrate")
@@ -304,6 +334,7 @@ def print_table(colds, steps, restarts, load, footprint) -> None:
         return median([a["rps"] / b["rps"] for a, b in zip(load[name], load[base], strict=True)])
 
     ceiling, speedup = ratio("read", "healthz"), ratio("read", "default_read")
+    session_ceiling = ratio("read_session", "healthz")
     rss = [m[0] for m in memory]
     pss = [m[1] for m in memory]
 
@@ -334,10 +365,16 @@ def print_table(colds, steps, restarts, load, footprint) -> None:
         ),
         ("/healthz (no database), req/s", f"{rps['healthz']:.0f}", "ceiling", ""),
         (
-            "read one record, req/s",
+            "read one record (web/app/reads.py), req/s",
             f"{rps['read']:.0f} = {ceiling:.2f} of ceiling",
-            ">= 0.5",
-            check(ceiling >= 0.5),
+            ">= 0.52",
+            check(ceiling >= 0.52),
+        ),
+        (
+            "  same read through the ORM session, req/s",
+            f"{rps['read_session']:.0f} = {session_ceiling:.2f} of ceiling",
+            "report",
+            "",
         ),
         (
             "  same read, `gunicorn web.container.wsgi:app` defaults",

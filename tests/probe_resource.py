@@ -66,6 +66,13 @@ def get_item(item_id: int) -> Item:
     return Item.model_validate(reads.get_or_404(ProbeItem, item_id))
 
 
+@bp.get("/items/<int:item_id>/via-session")
+@spec.validate(resp=Response(HTTP_200=Item, **ERRORS))
+def get_item_via_session(item_id: int) -> Item:
+    """Fetch an item through the ORM session (make bench compares the two read paths)"""
+    return Item.model_validate(db.get_or_404(ProbeItem, item_id))
+
+
 @bp.get("/items")
 @spec.validate(resp=Response(HTTP_200=ItemPage, **ERRORS))
 def list_items(query: PageQuery) -> ItemPage:
