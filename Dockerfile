@@ -1,6 +1,6 @@
 # The web image: Flask app, migrations and gunicorn; no compilers, no secrets.
-# Base images come from build arguments so that a registry mirror (or this
-# repository's offline stand-ins) can replace the official ones.
+# Base images come from build arguments, so that a registry mirror can replace
+# the official ones (PYTHON_IMAGE=mirror.example/python:3.13-slim).
 ARG PYTHON_IMAGE=python:3.13-slim
 # The uv that installs uv.lock; the Makefile reads its version from here (make lock, make e2e).
 ARG UV_VERSION=0.13.9

@@ -48,7 +48,7 @@ spec = SpecTree(
     validation_error_status=422,
     validation_error_model=Error,
     before=_hand_to_error_handler,
-    # Schemas named after their models, as in the code ("Project", not "Project.7c2b1e0").
+    # Schemas named after their models, as in the code ("Note", not "Note.7c2b1e0").
     naming_strategy=lambda model: model.__name__,
     nested_naming_strategy=lambda parent, child: child,
 )
