@@ -65,17 +65,21 @@ def mount_overlay(folder: Path, mounts: dict[Path, str]) -> Path:
     return overlay
 
 
-def probe_overlay() -> Path:
-    """The overlay that adds the probe resource and its table's revision to web."""
-    folder = readable_folder("e2e-probe-")
+def probe_files(folder: Path) -> dict[Path, str]:
+    """The probe resource and its table's revision, written into `folder`: each file
+    and where it goes in the web image."""
+    # A copy, not the checkout's file: the checkout's permissions may keep user 10001 out.
     module = folder / "probe.py"
     module.write_bytes(PROBE_MODULE.read_bytes())
     module.chmod(0o644)
     revision = write_probe_revision(folder, CODE_HEAD)
-    return mount_overlay(
-        folder,
-        {module: "/app/web/api/probe.py", revision: f"{VERSIONS}/{revision.name}"},
-    )
+    return {module: "/app/web/api/probe.py", revision: f"{VERSIONS}/{revision.name}"}
+
+
+def probe_overlay() -> Path:
+    """The overlay that adds the probe resource and its table's revision to web."""
+    folder = readable_folder("e2e-probe-")
+    return mount_overlay(folder, probe_files(folder))
 
 
 class Stack:

@@ -13,7 +13,6 @@ left only if this test created it.
 
 import json
 import os
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -21,14 +20,16 @@ from pathlib import Path
 
 import pytest
 
-from e2e.conftest import CODE_HEAD, PROJECT, ROOT, VERSIONS, built_image, image, readable_folder
-from tests.support import (
-    PROBE_MODULE,
-    PROBE_REVISION,
-    wait_until,
-    write_probe_revision,
-    write_revision,
+from e2e.conftest import (
+    PROJECT,
+    ROOT,
+    VERSIONS,
+    built_image,
+    image,
+    probe_files,
+    readable_folder,
 )
+from tests.support import PROBE_REVISION, wait_until, write_revision
 
 STACK = f"{PROJECT}swarm"
 NETWORK = f"{STACK}_default"
@@ -169,10 +170,7 @@ def release_with_revision(base: str, tag: str, revision: str, down: str, upgrade
 def release_with_probe(tag: str) -> None:
     """This project's web image plus the probe resource and its table's revision."""
     folder = readable_folder("e2e-swarm-")
-    shutil.copy(PROBE_MODULE, folder / "probe.py")
-    (folder / "probe.py").chmod(0o644)
-    revision = write_probe_revision(folder, CODE_HEAD)
-    files = {"probe.py": "/app/web/api/probe.py", revision.name: f"{VERSIONS}/{revision.name}"}
+    files = {path.name: target for path, target in probe_files(folder).items()}
     release(built_image("web"), tag, folder, files)
 
 

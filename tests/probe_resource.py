@@ -85,7 +85,11 @@ def list_items(query: PageQuery) -> ItemPage:
 @spec.validate(resp=Response(HTTP_200=Item, **ERRORS))
 def locked() -> Item:
     """Fetch the first item through a write lock (waits while a test holds the table)"""
-    row = db.session.execute(text("SELECT * FROM probe_items ORDER BY id LIMIT 1 FOR UPDATE"))
-    item = Item.model_validate(row.one())
+    first = db.session.execute(
+        text("SELECT * FROM probe_items ORDER BY id LIMIT 1 FOR UPDATE")
+    ).first()
+    if first is None:
+        raise reads.not_found(ProbeItem, "(the first)")
+    item = Item.model_validate(first)
     db.session.commit()
     return item

@@ -7,6 +7,7 @@ spectree (web/app/openapi.py), which validates requests and writes /openapi.json
 
 from flask import Blueprint, url_for
 from flask import Response as FlaskResponse
+from pydantic import BaseModel
 
 from web.api.sample import schemas
 from web.api.sample.models import Project, Task
@@ -16,12 +17,20 @@ from web.app.openapi import BODY_ERRORS, ERRORS, Response, spec
 
 bp = Blueprint("sample", __name__, url_prefix="/api")
 
+# What a create answers: (the new record, 201, {"Location": its URL}).
 Created = tuple[object, int, dict[str, str]]
 
 
 def for_update[Model: (Project, Task)](model: type[Model], row_id: int) -> Model:
     """The ORM object, in the session's transaction, for a write; or a 404."""
-    return db.get_or_404(model, row_id, description=str(reads.not_found(model, row_id).description))
+    return db.get_or_404(model, row_id, description=reads.not_found(model, row_id).description)
+
+
+def change(row: Project | Task, changes: BaseModel) -> None:
+    """Set the fields the request sent (a PATCH), and commit."""
+    for name, value in changes.model_dump(exclude_unset=True).items():
+        setattr(row, name, value)
+    db.session.commit()
 
 
 def delete(row: Project | Task) -> FlaskResponse:
@@ -61,9 +70,7 @@ def get_project(project_id: int) -> schemas.Project:
 def update_project(project_id: int, json: schemas.ProjectUpdate) -> schemas.Project:
     """Change a project"""
     project = for_update(Project, project_id)
-    for name, value in json.model_dump(exclude_unset=True).items():
-        setattr(project, name, value)
-    db.session.commit()
+    change(project, json)
     return schemas.Project.model_validate(project)
 
 
@@ -108,9 +115,7 @@ def get_task(task_id: int) -> schemas.Task:
 def update_task(task_id: int, json: schemas.TaskUpdate) -> schemas.Task:
     """Change a task"""
     task = for_update(Task, task_id)
-    for name, value in json.model_dump(exclude_unset=True).items():
-        setattr(task, name, value)
-    db.session.commit()
+    change(task, json)
     return schemas.Task.model_validate(task)
 
 
