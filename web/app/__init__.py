@@ -40,14 +40,20 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     import web.models  # noqa: F401 (your models, so that Alembic sees them)
     from web import api
-    from web.app import errors, health, openapi
+    from web.app import access, errors, health, metrics, openapi
 
+    access.init_app(app)  # first, so that its request id is on every later hook's lines
+    metrics.init_app(app)
     for blueprint in api.blueprints():
         app.register_blueprint(blueprint)
     app.register_blueprint(health.bp)
     openapi.init_app(app)
     errors.register_error_handlers(app)
     app.after_request(add_security_headers)
+    if settings.forwarded_allow_ips:
+        from web.app.forwarded import TrustedProxyFix
+
+        app.wsgi_app = TrustedProxyFix(app.wsgi_app, settings.forwarded_allow_ips)
     return app
 
 
