@@ -1,11 +1,16 @@
 """The real gunicorn, with the image's settings (web/container/gunicorn_conf.py)."""
 
+import json
 import os
 import signal
 import subprocess
 import time
+import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fixtures import database_url
 from tests.support import wait_until
@@ -80,3 +85,55 @@ def test_exit_handlers_run_in_every_worker_on_sigterm(tmp_path: Path, test_datab
     flushed = {int(path.name) for path in marks.iterdir()}
     assert workers <= flushed, (workers, flushed, output)
     assert took < 5, f"stopping took {took:.1f}s"
+
+
+def test_metrics_add_up_every_worker(test_database: str) -> None:
+    """N requests spread over 5 workers: /metrics (served by the master) counts all N."""
+    requests, workers, metrics_port = 300, 5, PORT + 1
+    before = set(Path("/dev/shm").glob("metrics-*"))
+    server = subprocess.Popen(
+        ["gunicorn", "--config", "python:web.container.gunicorn_conf", "web.container.wsgi:app"],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DATABASE_URL": database_url(test_database),
+            "WEB_CONCURRENCY": str(workers),
+            "PORT": str(PORT),
+            "METRICS_PORT": str(metrics_port),
+            "LOG_FORMAT": "json",
+        },
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until(lambda: answers(f"http://127.0.0.1:{PORT}/healthz"), "gunicorn serving")
+        wait_until(lambda: len(children(server.pid)) == workers, f"{workers} workers")
+
+        def miss(_: int) -> int:  # a new connection each: gunicorn's workers take turns
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{PORT}/counted", timeout=5)  # noqa: S310
+            except urllib.error.HTTPError as error:
+                return error.code
+            return 200
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            assert set(pool.map(miss, range(requests))) == {404}
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as r:  # noqa: S310
+            scraped = r.read().decode()
+        (folder,) = set(Path("/dev/shm").glob("metrics-*")) - before
+        counted_by = {path.stem.split("_")[-1] for path in folder.glob("counter_*.db")}
+    finally:
+        server.send_signal(signal.SIGTERM)
+        log = server.communicate(timeout=30)[1]
+    values = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(scraped)
+        for sample in family.samples
+    }
+    unmatched = (("method", "GET"), ("route", "unmatched"), ("status", "404"))
+    assert values[("http_requests_total", unmatched)] == requests
+    assert values[("http_requests_in_flight", ())] == 0
+    assert len(counted_by - {str(server.pid)}) > 1, "one worker served every request"
+    lines = [json.loads(line) for line in log.splitlines()]  # every line gunicorn wrote
+    assert sum(line.get("route") == "unmatched" for line in lines) == requests
+    assert any("Booting worker" in line["message"] for line in lines)
