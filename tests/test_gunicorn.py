@@ -18,6 +18,8 @@ from web.container.schema_version import ROOT
 
 WORKERS = 2
 PORT = 18765
+# Where gunicorn_conf.py puts prometheus-client's per-process files (a tmpfs).
+SHM = Path("/dev/shm")  # noqa: S108
 APP_WITH_AN_EXIT_HANDLER = """
 import atexit, os, pathlib
 from web.app import create_app
@@ -90,7 +92,7 @@ def test_exit_handlers_run_in_every_worker_on_sigterm(tmp_path: Path, test_datab
 def test_metrics_add_up_every_worker(test_database: str) -> None:
     """N requests spread over 5 workers: /metrics (served by the master) counts all N."""
     requests, workers, metrics_port = 300, 5, PORT + 1
-    before = set(Path("/dev/shm").glob("metrics-*"))
+    before = set(SHM.glob("metrics-*"))
     server = subprocess.Popen(
         ["gunicorn", "--config", "python:web.container.gunicorn_conf", "web.container.wsgi:app"],
         cwd=ROOT,
@@ -111,16 +113,16 @@ def test_metrics_add_up_every_worker(test_database: str) -> None:
 
         def miss(_: int) -> int:  # a new connection each: gunicorn's workers take turns
             try:
-                urllib.request.urlopen(f"http://127.0.0.1:{PORT}/counted", timeout=5)  # noqa: S310
+                urllib.request.urlopen(f"http://127.0.0.1:{PORT}/counted", timeout=5)
             except urllib.error.HTTPError as error:
                 return error.code
             return 200
 
         with ThreadPoolExecutor(max_workers=16) as pool:
             assert set(pool.map(miss, range(requests))) == {404}
-        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as r:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as r:
             scraped = r.read().decode()
-        (folder,) = set(Path("/dev/shm").glob("metrics-*")) - before
+        (folder,) = set(SHM.glob("metrics-*")) - before
         counted_by = {path.stem.split("_")[-1] for path in folder.glob("counter_*.db")}
     finally:
         server.send_signal(signal.SIGTERM)

@@ -64,7 +64,7 @@ def test_every_line_of_a_request_carries_its_id(
     app = app_for(test_database)
 
     @app.get("/_test/boom")
-    def boom():  # noqa: ANN202
+    def boom():
         raise RuntimeError("boom")
 
     caplog.set_level(logging.INFO)
@@ -119,11 +119,13 @@ def test_pool_gauges_count_a_held_connection(test_database: str) -> None:
 @pytest.mark.parametrize(
     ("peer", "trusted"), [("10.1.2.3", True), ("172.20.0.5", True), ("203.0.113.9", False)]
 )
-def test_forwarded_headers_only_from_the_proxy(test_database: str, peer: str, trusted: bool) -> None:
+def test_forwarded_headers_only_from_the_proxy(
+    test_database: str, peer: str, trusted: bool
+) -> None:
     app = app_for(test_database, FORWARDED_ALLOW_IPS="10.0.0.0/8, 172.16.0.0/12")
 
     @app.get("/_test/who")
-    def who():  # noqa: ANN202
+    def who():
         from flask import request
 
         return {"addr": request.remote_addr, "scheme": request.scheme, "url": request.url_root}
@@ -166,7 +168,12 @@ def assert_all_json(text: str) -> list[dict]:
 def test_startup_and_migrations_log_json(fresh_database: str, app_copy: Path) -> None:
     write_revision(app_copy / "migrations" / "versions", "t_json", None)
     result = run_in(
-        app_copy, "python", "-m", "web.container.startup", database=fresh_database, LOG_FORMAT="json"
+        app_copy,
+        "python",
+        "-m",
+        "web.container.startup",
+        database=fresh_database,
+        LOG_FORMAT="json",
     )
     assert result.returncode == 0, result.stderr
     lines = assert_all_json(result.stderr)

@@ -104,7 +104,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         gunicorn_reload=env.boolean("GUNICORN_RELOAD", False),
         # json for machines (the image), text for people (make up and the tools container).
         log_format=env.choice("LOG_FORMAT", "json", LOG_FORMATS).lower(),
-        metrics_port=env.integer("METRICS_PORT", 9000, minimum=1, maximum=65535),
+        metrics_port=env.integer("METRICS_PORT", 9000, minimum=0, maximum=65535),  # 0: off
         forwarded_allow_ips=_networks(env, "FORWARDED_ALLOW_IPS"),
     )
 

@@ -42,8 +42,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     from web import api
     from web.app import access, errors, health, metrics, openapi
 
-    access.init_app(app)  # first, so that its request id is on every later hook's lines
-    metrics.init_app(app)
+    # First, so that its request id is on every later hook's lines. METRICS_PORT=0: no metrics.
+    access.init_app(app, count=settings.metrics_port > 0)
+    if settings.metrics_port:
+        metrics.init_app(app)
     for blueprint in api.blueprints():
         app.register_blueprint(blueprint)
     app.register_blueprint(health.bp)

@@ -26,26 +26,38 @@ UNMATCHED = "unmatched"
 logger = logging.getLogger("web.access")
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, count: bool) -> None:
+    """Request ids and log lines; with `count`, the request metrics too."""
     app.before_request(begin)
     app.after_request(finish)
     app.teardown_request(end)
+    if count:
+        app.before_request(IN_FLIGHT.inc)
+        app.after_request(record)
+        app.teardown_request(lambda _exc: IN_FLIGHT.dec())
+
+
+def route() -> str:
+    return request.url_rule.rule if request.url_rule else UNMATCHED
 
 
 def begin() -> None:
-    IN_FLIGHT.inc()
     g.started = time.perf_counter()
     given = request.headers.get("X-Request-ID", "")
     g.request_id = given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
     g.request_id_token = request_id.set(g.request_id)
 
 
+def record(response: Response) -> Response:
+    seconds = time.perf_counter() - g.started
+    REQUESTS.labels(route(), request.method, response.status_code).inc()
+    LATENCY.labels(route(), request.method).observe(seconds)
+    return response
+
+
 def finish(response: Response) -> Response:
     """Runs for every response, error handlers' included."""
     seconds = time.perf_counter() - g.started
-    route = request.url_rule.rule if request.url_rule else UNMATCHED
-    REQUESTS.labels(route, request.method, response.status_code).inc()
-    LATENCY.labels(route, request.method).observe(seconds)
     response.headers["X-Request-ID"] = g.request_id
     logger.info(
         "%s %s %s",
@@ -54,7 +66,7 @@ def finish(response: Response) -> Response:
         response.status_code,
         extra={
             "method": request.method,
-            "route": route,
+            "route": route(),
             "path": request.path,
             "status": response.status_code,
             "duration_ms": round(seconds * 1000, 2),
@@ -67,5 +79,4 @@ def finish(response: Response) -> Response:
 def end(_exc: BaseException | None) -> None:
     """Always runs, even when building the response failed."""
     if "request_id_token" in g:
-        IN_FLIGHT.dec()
         request_id.reset(g.request_id_token)

@@ -8,9 +8,9 @@ app directly cannot set its own address or scheme. Unset (the default): trust no
 """
 
 from ipaddress import ip_address, ip_network
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from werkzeug.middleware.proxy_fix import ProxyFix
-from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 
 class TrustedProxyFix:
@@ -19,7 +19,7 @@ class TrustedProxyFix:
         self.proxied = ProxyFix(app, x_for=1, x_proto=1, x_host=1)
         self.networks = [ip_network(item, strict=False) for item in allowed]
 
-    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse):  # noqa: ANN204
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse):
         if self.from_proxy(environ.get("REMOTE_ADDR", "")):
             return self.proxied(environ, start_response)
         return self.app(environ, start_response)

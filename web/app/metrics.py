@@ -20,7 +20,9 @@ from sqlalchemy import Engine, event
 from web.app.db import db
 
 REQUESTS = Counter(
-    "http_requests", "Requests answered, by route template, method and status", ["route", "method", "status"]
+    "http_requests",
+    "Requests answered, by route template, method and status",
+    ["route", "method", "status"],
 )
 LATENCY = Histogram(
     "http_request_duration_seconds",
@@ -30,7 +32,9 @@ LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 # livesum: the sum over the workers alive now (a dead worker's last value is dropped).
-IN_FLIGHT = Gauge("http_requests_in_flight", "Requests being served now", multiprocess_mode="livesum")
+IN_FLIGHT = Gauge(
+    "http_requests_in_flight", "Requests being served now", multiprocess_mode="livesum"
+)
 POOL_IN_USE = Gauge(
     "db_pool_connections_in_use",
     "Database connections checked out of the pool, by engine",

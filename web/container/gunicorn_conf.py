@@ -64,7 +64,8 @@ def when_ready(server: Arbiter) -> None:
             server.wakeup()
 
     threading.Thread(target=nudge, name="signal-wakeup", daemon=True).start()
-    metrics_server.serve(_settings.metrics_port, _settings.port)
+    if _settings.metrics_port:  # 0: no metrics
+        metrics_server.serve(_settings.metrics_port, _settings.port)
 
 
 def child_exit(server: Arbiter, worker: Worker) -> None:

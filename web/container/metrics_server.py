@@ -36,7 +36,7 @@ def use_fresh_directory() -> str:
     New for each master: files left by an earlier one would be counted as live values.
     In memory (/dev/shm): values are written on every request.
     """
-    folder = tempfile.mkdtemp(prefix="metrics-", dir="/dev/shm")  # noqa: S108 (a tmpfs, private to the container)
+    folder = tempfile.mkdtemp(prefix="metrics-", dir="/dev/shm")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
     return folder
 
