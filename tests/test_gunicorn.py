@@ -89,10 +89,11 @@ def test_exit_handlers_run_in_every_worker_on_sigterm(tmp_path: Path, test_datab
     assert took < 5, f"stopping took {took:.1f}s"
 
 
-def test_metrics_add_up_every_worker(test_database: str) -> None:
+def test_metrics_add_up_every_worker(tmp_path: Path, test_database: str) -> None:
     """N requests spread over 5 workers: /metrics (served by the master) counts all N."""
     requests, workers, metrics_port = 300, 5, PORT + 1
     before = set(SHM.glob("metrics-*"))
+    log = tmp_path / "gunicorn.log"  # a file, not a pipe: a full pipe would stall the workers
     server = subprocess.Popen(
         ["gunicorn", "--config", "python:web.container.gunicorn_conf", "web.container.wsgi:app"],
         cwd=ROOT,
@@ -104,8 +105,7 @@ def test_metrics_add_up_every_worker(test_database: str) -> None:
             "METRICS_PORT": str(metrics_port),
             "LOG_FORMAT": "json",
         },
-        stderr=subprocess.PIPE,
-        text=True,
+        stderr=log.open("w"),
     )
     try:
         wait_until(lambda: answers(f"http://127.0.0.1:{PORT}/healthz"), "gunicorn serving")
@@ -126,7 +126,7 @@ def test_metrics_add_up_every_worker(test_database: str) -> None:
         counted_by = {path.stem.split("_")[-1] for path in folder.glob("counter_*.db")}
     finally:
         server.send_signal(signal.SIGTERM)
-        log = server.communicate(timeout=30)[1]
+        server.wait(timeout=30)
     values = {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
         for family in text_string_to_metric_families(scraped)
@@ -136,6 +136,6 @@ def test_metrics_add_up_every_worker(test_database: str) -> None:
     assert values[("http_requests_total", unmatched)] == requests
     assert values[("http_requests_in_flight", ())] == 0
     assert len(counted_by - {str(server.pid)}) > 1, "one worker served every request"
-    lines = [json.loads(line) for line in log.splitlines()]  # every line gunicorn wrote
+    lines = [json.loads(line) for line in log.read_text().splitlines()]  # every line written
     assert sum(line.get("route") == "unmatched" for line in lines) == requests
     assert any("Booting worker" in line["message"] for line in lines)

@@ -150,6 +150,7 @@ def main() -> int:
             log("MIGRATE_ON_START is false: not migrating")
             revision, lock_wait = "", 0.0
     except StartupError as exc:
+        configure(settings.log_format)  # again: a failed migration may have left alembic.ini's
         logger.error("%s", exc)
         return 1
     record(started, revision, lock_wait)
