@@ -21,8 +21,8 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, "/repo")  # the repository, mounted: its shared test helpers
-from tests.support import PROBE_MODULE, wait_until, write_probe_revision  # noqa: E402
-from web.container.schema_version import code_revisions  # noqa: E402
+from tests.support import PROBE_MODULE, wait_until, write_probe_revision
+from web.container.schema_version import code_revisions
 
 SHORT = os.environ.get("BENCH_SHORT") == "1"
 ROUNDS = 1 if SHORT else 5
