@@ -42,6 +42,7 @@ accesslog = None
 errorlog = "-"
 loglevel = _settings.log_level.lower()
 logconfig_dict = gunicorn_logconfig(_settings.log_format, _settings.log_level)
+logging.captureWarnings(True)  # Python's warnings too, as log lines, not bare text
 # Behind a proxy on the container network; don't trust forwarded headers from anyone else.
 forwarded_allow_ips = "127.0.0.1"
 

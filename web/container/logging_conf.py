@@ -76,6 +76,7 @@ def configure(log_format: str, level: str | None = None) -> None:
         root.addHandler(logging.StreamHandler(sys.stderr))
     for handler in root.handlers:
         handler.setFormatter(FORMATTERS[log_format]())
+    logging.captureWarnings(True)  # Python's warnings too, as log lines, not bare text
     if level is not None:
         root.setLevel(level)
 
