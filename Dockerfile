@@ -40,7 +40,8 @@ COPY web web
 RUN python -m compileall -q web migrations
 # Numeric, so that orchestrators can verify runAsNonRoot without reading /etc/passwd.
 USER 10001:10001
-EXPOSE 8000
+# 8000: the app; 9000: /metrics (METRICS_PORT), for Prometheus on the container network only.
+EXPOSE 8000 9000
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-m", "web.container.healthcheck"]
 ENTRYPOINT ["/app/entrypoint.sh"]
@@ -55,5 +56,6 @@ COPY --from=build-tools /venv /venv
 COPY pyproject.toml ./
 COPY tests tests
 # The repository is mounted at /app: its scripts (migrations/lint.py) import web from there.
-ENV HOME=/tmp PYTHONPATH=/app
+# Text logs: the tools container is for people (the server's default is JSON).
+ENV HOME=/tmp PYTHONPATH=/app LOG_FORMAT=text
 CMD ["pytest"]

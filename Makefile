@@ -3,7 +3,7 @@
 .DEFAULT_GOAL := help
 .PHONY: help build up down logs shell psql revision migrate downgrade history current heads \
         check sql test lint lock lock-check fmt e2e bench deploy undeploy ps backup restore \
-        lint-migrations e2e-swarm remove-sample
+        lint-migrations e2e-swarm remove-sample lint-deploy
 
 COMPOSE ?= docker compose
 DEV      = $(COMPOSE) -f docker-compose.yml -f compose.dev.yml
@@ -79,6 +79,17 @@ lint-migrations: ## squawk on the SQL of migrations not on main (since=<git ref>
 lint: ## ruff (lint and format check) and hadolint
 	$(TOOLS) sh -c 'ruff check . && ruff format --check . && hadolint Dockerfile bench/Dockerfile'
 
+# promtool ships in the Prometheus image, caddy in Caddy's; the files are mounted where
+# compose mounts them.
+lint-deploy: ## check the Caddyfile, and the Prometheus configuration and alert rules (promtool)
+	docker run --rm -v "$(CURDIR)/deploy/Caddyfile:/etc/caddy/Caddyfile:ro" $(or $(CADDY_IMAGE),caddy:2) \
+		caddy validate --config /etc/caddy/Caddyfile --adapter caddyfile
+	docker run --rm --entrypoint promtool -v "$(CURDIR)/deploy/prometheus:/etc/prometheus:ro" \
+		$(or $(PROMETHEUS_IMAGE),prom/prometheus) check rules /etc/prometheus/rules.yml
+	docker run --rm --entrypoint promtool -v "$(CURDIR)/deploy/prometheus:/etc/prometheus:ro" \
+		$(or $(PROMETHEUS_IMAGE),prom/prometheus) check config --syntax-only \
+		/etc/prometheus/prometheus.yml /etc/prometheus/prometheus.swarm.yml
+
 remove-sample: ## delete the sample (projects and tasks): web/api/sample/ and its revisions
 	sh scripts/remove_sample.sh
 
@@ -121,7 +132,7 @@ BENCH_IMAGE = $(subst -web:,-bench:,$(WEB_IMAGE))
 bench: ## measure start-up, throughput, image size and memory; print the table (short=1: a quick run)
 	docker build -q -t $(BENCH_IMAGE) $(if $(PYTHON_IMAGE),--build-arg PYTHON_IMAGE=$(PYTHON_IMAGE)) bench
 	docker run --rm --name fabench-driver -v /var/run/docker.sock:/var/run/docker.sock \
-		-v "$(CURDIR):/repo" -e PYTHON_IMAGE -e POSTGRES_IMAGE -e BENCH_SHORT=$(short) \
+		-v "$(CURDIR):/repo" -e PYTHON_IMAGE -e POSTGRES_IMAGE -e CADDY_IMAGE -e BENCH_SHORT=$(short) \
 		-e BENCH_IMAGE=$(BENCH_IMAGE) $(BENCH_IMAGE)
 
 # --- Docker Swarm (deploy/stack.yml) -----------------------------------------------------

@@ -25,4 +25,9 @@ if [ -z "$(docker node ls --quiet --filter node.label=flask-alembic.db=true)" ];
     echo "labelled this node as the database's (flask-alembic.db=true)"
 fi
 
+# Swarm configs are immutable: a changed Caddyfile or Prometheus file gets a new name.
+CONFIG_DIGEST=$(cat deploy/Caddyfile deploy/prometheus/prometheus.swarm.yml deploy/prometheus/rules.yml \
+    | sha256sum | cut -c1-12)
+export CONFIG_DIGEST
+
 STACK_NAME=$stack exec docker stack deploy --compose-file deploy/stack.yml --prune "$@" "$stack"

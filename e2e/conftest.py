@@ -172,7 +172,16 @@ def head_revision(stack: Stack) -> str:
 
 
 def error_lines(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line.startswith("error:")]
+    """The start-up step's error lines as `error: <message>`, whether web logged JSON (the
+    image's LOG_FORMAT) or text."""
+    lines = []
+    for line in text.splitlines():
+        if line.startswith("{"):
+            record = json.loads(line)
+            line = f"error: {record['message']}" if record.get("level") == "error" else ""
+        if line.startswith("error:"):
+            lines.append(line)
+    return lines
 
 
 def create_item(name: str) -> dict:

@@ -86,7 +86,13 @@ def sh(*args: str, check: bool = True, timeout: float = 300, **kwargs) -> str:
 
 
 def deploy(tag: str) -> None:
-    env = {**os.environ, "STACK_NAME": STACK, "WEB_IMAGE": f"{IMAGE}:{tag}", "WEB_PORT": "18090"}
+    env = {
+        **os.environ,
+        "STACK_NAME": STACK,
+        "WEB_IMAGE": f"{IMAGE}:{tag}",
+        "HTTP_PORT": "18090",
+        "HTTPS_PORT": "18093",
+    }
     sh("sh", "deploy/deploy.sh", "--resolve-image", "never", "--detach=true", cwd=ROOT, env=env)
 
 

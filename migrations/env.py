@@ -18,6 +18,7 @@ from sqlalchemy import Connection, text
 from web.app import create_app
 from web.app.db import db
 from web.config import ConfigError
+from web.container.logging_conf import configure as configure_logging
 from web.container.schema_version import MIGRATION_LOCK_KEY
 
 config = context.config
@@ -29,6 +30,8 @@ try:
 except ConfigError as exc:
     raise SystemExit(f"error: {exc}") from None
 settings = app.config["SETTINGS"]
+# alembic.ini's loggers and levels, in the lines LOG_FORMAT asks for (JSON in the image).
+configure_logging(settings.log_format)
 with app.app_context():
     engine = db.engine
 
@@ -73,7 +76,8 @@ def migration_lock(connection: Connection, own: bool) -> Iterator[None]:
         connection.execution_options(isolation_level="AUTOCOMMIT")
     ours = not connection.in_transaction()  # a transaction begun here is ours to end
     try_lock = text("SELECT pg_try_advisory_lock(:key)")
-    deadline = time.monotonic() + settings.migration_lock_wait_ms / 1000
+    started = time.monotonic()
+    deadline = started + settings.migration_lock_wait_ms / 1000
     while not connection.scalar(try_lock, {"key": MIGRATION_LOCK_KEY}):
         if time.monotonic() > deadline:
             raise SystemExit(
@@ -81,6 +85,8 @@ def migration_lock(connection: Connection, own: bool) -> Iterator[None]:
                 f"{settings.migration_lock_wait_ms} ms (MIGRATION_LOCK_WAIT_MS)"
             )
         time.sleep(0.2)
+    # For the start-up step's record (web/container/startup.py), shown on /metrics.
+    config.attributes["lock_wait_seconds"] = time.monotonic() - started
     for statement in SESSION_SETTINGS:
         connection.execute(text(statement))
     if ours:

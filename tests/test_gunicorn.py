@@ -1,11 +1,16 @@
 """The real gunicorn, with the image's settings (web/container/gunicorn_conf.py)."""
 
+import json
 import os
 import signal
 import subprocess
 import time
+import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fixtures import database_url
 from tests.support import wait_until
@@ -13,6 +18,8 @@ from web.container.schema_version import ROOT
 
 WORKERS = 2
 PORT = 18765
+# Where gunicorn_conf.py puts prometheus-client's per-process files (a tmpfs).
+SHM = Path("/dev/shm")  # noqa: S108
 APP_WITH_AN_EXIT_HANDLER = """
 import atexit, os, pathlib
 from web.app import create_app
@@ -80,3 +87,55 @@ def test_exit_handlers_run_in_every_worker_on_sigterm(tmp_path: Path, test_datab
     flushed = {int(path.name) for path in marks.iterdir()}
     assert workers <= flushed, (workers, flushed, output)
     assert took < 5, f"stopping took {took:.1f}s"
+
+
+def test_metrics_add_up_every_worker(tmp_path: Path, test_database: str) -> None:
+    """N requests spread over 5 workers: /metrics (served by the master) counts all N."""
+    requests, workers, metrics_port = 300, 5, PORT + 1
+    before = set(SHM.glob("metrics-*"))
+    log = tmp_path / "gunicorn.log"  # a file, not a pipe: a full pipe would stall the workers
+    server = subprocess.Popen(
+        ["gunicorn", "--config", "python:web.container.gunicorn_conf", "web.container.wsgi:app"],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DATABASE_URL": database_url(test_database),
+            "WEB_CONCURRENCY": str(workers),
+            "PORT": str(PORT),
+            "METRICS_PORT": str(metrics_port),
+            "LOG_FORMAT": "json",
+        },
+        stderr=log.open("w"),
+    )
+    try:
+        wait_until(lambda: answers(f"http://127.0.0.1:{PORT}/healthz"), "gunicorn serving")
+        wait_until(lambda: len(children(server.pid)) == workers, f"{workers} workers")
+
+        def miss(_: int) -> int:  # a new connection each: gunicorn's workers take turns
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{PORT}/counted", timeout=5)
+            except urllib.error.HTTPError as error:
+                return error.code
+            return 200
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            assert set(pool.map(miss, range(requests))) == {404}
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as r:
+            scraped = r.read().decode()
+        (folder,) = set(SHM.glob("metrics-*")) - before
+        counted_by = {path.stem.split("_")[-1] for path in folder.glob("counter_*.db")}
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    values = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(scraped)
+        for sample in family.samples
+    }
+    unmatched = (("method", "GET"), ("route", "unmatched"), ("status", "404"))
+    assert values[("http_requests_total", unmatched)] == requests
+    assert values[("http_requests_in_flight", ())] == 0
+    assert len(counted_by - {str(server.pid)}) > 1, "one worker served every request"
+    lines = [json.loads(line) for line in log.read_text().splitlines()]  # every line written
+    assert sum(line.get("route") == "unmatched" for line in lines) == requests
+    assert any("Booting worker" in line["message"] for line in lines)

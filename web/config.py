@@ -11,6 +11,7 @@ never prints a password.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 SCHEMES = ("postgresql", "postgres", "postgresql+psycopg2")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("JSON", "TEXT")
 
 
 class ConfigError(Exception):
@@ -68,6 +70,9 @@ class Settings:
     gunicorn_timeout: int
     gunicorn_graceful_timeout: int
     gunicorn_reload: bool
+    log_format: str
+    metrics_port: int
+    forwarded_allow_ips: tuple[str, ...]
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -97,6 +102,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         gunicorn_timeout=env.integer("GUNICORN_TIMEOUT", 30, minimum=1),
         gunicorn_graceful_timeout=env.integer("GUNICORN_GRACEFUL_TIMEOUT", 20, minimum=1),
         gunicorn_reload=env.boolean("GUNICORN_RELOAD", False),
+        # json for machines (the image), text for people (make up and the tools container).
+        log_format=env.choice("LOG_FORMAT", "json", LOG_FORMATS).lower(),
+        metrics_port=env.integer("METRICS_PORT", 9000, minimum=0, maximum=65535),  # 0: off
+        forwarded_allow_ips=_networks(env, "FORWARDED_ALLOW_IPS"),
     )
 
 
@@ -110,6 +119,17 @@ def available_cpus() -> int:
     except (OSError, ValueError):
         pass
     return cpus
+
+
+def _networks(env: _Env, name: str) -> tuple[str, ...]:
+    """A comma-separated list of IP addresses or networks (CIDR), checked here; none if unset."""
+    items = tuple(item.strip() for item in (env.get(name) or "").split(",") if item.strip())
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ConfigError(f"{name} must list IP addresses or networks (got {item!r})") from None
+    return items
 
 
 def _database_url(env: _Env) -> DatabaseURL:

@@ -40,14 +40,22 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     import web.models  # noqa: F401 (your models, so that Alembic sees them)
     from web import api
-    from web.app import errors, health, openapi
+    from web.app import access, errors, health, metrics, openapi
 
+    # First, so that its request id is on every later hook's lines. METRICS_PORT=0: no metrics.
+    access.init_app(app, count=settings.metrics_port > 0)
+    if settings.metrics_port:
+        metrics.init_app(app)
     for blueprint in api.blueprints():
         app.register_blueprint(blueprint)
     app.register_blueprint(health.bp)
     openapi.init_app(app)
     errors.register_error_handlers(app)
     app.after_request(add_security_headers)
+    if settings.forwarded_allow_ips:
+        from web.app.forwarded import TrustedProxyFix
+
+        app.wsgi_app = TrustedProxyFix(app.wsgi_app, settings.forwarded_allow_ips)
     return app
 
 

@@ -11,8 +11,12 @@ from gunicorn.arbiter import Arbiter
 from gunicorn.workers.base import Worker
 
 from web.config import load_settings
+from web.container import metrics_server
+from web.container.logging_conf import gunicorn_logconfig
 
 _settings = load_settings()
+# Before the app (and with it prometheus-client) is imported, in the master or a worker.
+metrics_server.use_fresh_directory()
 
 bind = f"0.0.0.0:{_settings.port}"
 workers = _settings.web_concurrency
@@ -32,9 +36,13 @@ preload_app = not reload
 worker_tmp_dir = "/dev/shm"  # noqa: S108 (a tmpfs, private to the container)
 # No runtime control socket: nothing in the container uses gunicornc.
 control_socket_disable = True
-accesslog = "-"
+# No access log: the app writes one line per request (web/app/access.py), with its route
+# and request id; gunicorn's own lines and the app's go out in LOG_FORMAT.
+accesslog = None
 errorlog = "-"
 loglevel = _settings.log_level.lower()
+logconfig_dict = gunicorn_logconfig(_settings.log_format, _settings.log_level)
+logging.captureWarnings(True)  # Python's warnings too, as log lines, not bare text
 # Behind a proxy on the container network; don't trust forwarded headers from anyone else.
 forwarded_allow_ips = "127.0.0.1"
 
@@ -57,6 +65,16 @@ def when_ready(server: Arbiter) -> None:
             server.wakeup()
 
     threading.Thread(target=nudge, name="signal-wakeup", daemon=True).start()
+    if _settings.metrics_port:  # 0: no metrics
+        metrics_server.serve(_settings.metrics_port, _settings.port)
+
+
+def child_exit(server: Arbiter, worker: Worker) -> None:
+    metrics_server.worker_gone(worker.pid)
+
+
+def on_exit(server: Arbiter) -> None:
+    metrics_server.remove_directory()
 
 
 def worker_exit(server: Arbiter, worker: Worker) -> None:

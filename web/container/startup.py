@@ -6,17 +6,33 @@ SQLAlchemy or Alembic. Only when there is work to do does it run Alembic,
 whose env.py serialises concurrent upgrades with an advisory lock.
 
 Every failure is one line on stderr and a non-zero exit, so the container
-stops instead of serving against the wrong schema.
+stops instead of serving against the wrong schema. Lines are in LOG_FORMAT
+(web/container/logging_conf.py): JSON in the image, `startup: ...` / `error: ...` as text.
+
+What the step took (and how long it waited for another replica's migration lock) is
+written to STARTUP_RECORD, for the server's /metrics (web/container/metrics_server.py).
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from web.config import ConfigError, Settings, load_settings
+from web.container.logging_conf import STARTUP_LOGGER, configure
 from web.container.schema_version import ALEMBIC_INI, code_revisions, database_revisions
+
+# Read by the metrics server in the same container; a container has one start-up step.
+STARTUP_RECORD = Path(tempfile.gettempdir()) / "startup.json"
+logger = logging.getLogger(STARTUP_LOGGER)
+# Its own level: alembic.ini (loaded when migrating) sets the root's to WARNING.
+logger.setLevel(logging.INFO)
 
 # Errors that waiting will not cure.
 FATAL_CONNECT_ERRORS = ("password authentication failed", "does not exist", "no pg_hba.conf entry")
@@ -27,7 +43,7 @@ class StartupError(Exception):
 
 
 def log(message: str) -> None:
-    print(f"startup: {message}", file=sys.stderr, flush=True)
+    logger.info(message)
 
 
 def first_line(exc: BaseException) -> str:
@@ -62,7 +78,8 @@ def wait_for_database(settings: Settings) -> Any:
             time.sleep(min(1.0, remaining))
 
 
-def migrate(connection: Any) -> None:
+def migrate(connection: Any) -> tuple[str, float]:
+    """Bring the database to head; (the revision it is at now, seconds waited for the lock)."""
     known, heads = code_revisions()
     if len(heads) > 1:
         raise StartupError(
@@ -79,7 +96,7 @@ def migrate(connection: Any) -> None:
     connection.close()
     if current == heads:
         log(f"database is at head {', '.join(heads) or '(no migrations)'}; nothing to migrate")
-        return
+        return ", ".join(heads), 0.0
     unknown = [revision for revision in current if revision not in known]
     if unknown:
         raise StartupError(
@@ -90,24 +107,53 @@ def migrate(connection: Any) -> None:
     from alembic import command
     from alembic.config import Config
 
+    config = Config(str(ALEMBIC_INI))
     try:
-        command.upgrade(Config(str(ALEMBIC_INI)), "head")
+        command.upgrade(config, "head")
+    except SystemExit as exc:  # env.py's own one-line errors (the lock wait ran out)
+        raise StartupError(str(exc.code).removeprefix("error: ")) from None
     except Exception as exc:
         raise StartupError(f"migration failed: {type(exc).__name__}: {first_line(exc)}") from None
+    # migrations/env.py notes how long it waited for another replica's migration.
+    return heads[0], config.attributes.get("lock_wait_seconds", 0.0)
+
+
+def record(started: float, revision: str, lock_wait: float) -> None:
+    """What this start-up took, for /metrics; written whole, then renamed into place."""
+    facts = {
+        "duration_seconds": time.monotonic() - started,
+        "lock_wait_seconds": lock_wait,
+        "revision": revision,
+    }
+    partial = STARTUP_RECORD.with_suffix(".partial")
+    partial.write_text(json.dumps(facts))
+    partial.replace(STARTUP_RECORD)
 
 
 def main() -> int:
+    started = time.monotonic()
     try:
         settings = load_settings()
+    except ConfigError as exc:
+        # The settings did not load, so neither did LOG_FORMAT: text only when asked for.
+        asked = os.environ.get("LOG_FORMAT", "").strip().lower()
+        configure("text" if asked == "text" else "json")
+        logger.error("%s", exc)
+        return 1
+    configure(settings.log_format)
+    try:
         connection = wait_for_database(settings)
         if settings.migrate_on_start:
-            migrate(connection)
+            revision, lock_wait = migrate(connection)
         else:
             connection.close()
             log("MIGRATE_ON_START is false: not migrating")
-    except (ConfigError, StartupError) as exc:
-        print(f"error: {exc}", file=sys.stderr, flush=True)
+            revision, lock_wait = "", 0.0
+    except StartupError as exc:
+        configure(settings.log_format)  # again: a failed migration may have left alembic.ini's
+        logger.error("%s", exc)
         return 1
+    record(started, revision, lock_wait)
     return 0
 
 
