@@ -175,9 +175,10 @@ def error_lines(text: str) -> list[str]:
     """The start-up step's error lines as `error: <message>`, whether web logged JSON (the
     image's LOG_FORMAT) or text."""
     lines = []
-    for line in text.splitlines():
-        if line.startswith("{"):
-            record = json.loads(line)
+    for raw in text.splitlines():
+        line = raw
+        if raw.startswith("{"):
+            record = json.loads(raw)
             line = f"error: {record['message']}" if record.get("level") == "error" else ""
         if line.startswith("error:"):
             lines.append(line)
