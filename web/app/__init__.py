@@ -77,7 +77,7 @@ def engine_options(settings: Settings) -> dict:
     return {
         "pool_size": settings.db_pool_size,
         # A connection that died with a database restart is replaced before a write uses
-        # it (one extra round trip). Reads skip this and retry instead (web/app/db.py).
+        # it (one extra round trip). Reads skip this and retry instead (web/app/reads.py).
         "pool_pre_ping": True,
         "connect_args": {
             # Fail fast while the database is away, so requests get a 503 instead of hanging.
