@@ -108,6 +108,8 @@ def test_a_body_over_the_limit_is_refused(ca: str) -> None:
         timeout=10,
     )
     assert response.status_code == 413
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.json()["error"] == "request_entity_too_large"  # the app's shape
 
 
 def test_a_client_cannot_choose_its_address(proxied: Stack, ca: str) -> None:
