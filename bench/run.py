@@ -216,19 +216,7 @@ def wrk(url: str, *, script: str | None = None, tag: str = "") -> dict[str, floa
     args = ["-t2", "-c16", f"-d{WRK_SECONDS}s", "--latency", "--timeout", "5s"]
     if script:
         args += ["-s", script]
-    out = run(
-        "docker",
-        "run",
-        "--rm",
-        "--network",
-        NETWORK,
-        "--entrypoint",
-        "wrk",
-        BENCH_IMAGE,
-        *args,
-        url,
-        *(["--", tag] if tag else []),
-    )
+    out = run_wrk(*args, url, *(["--", tag] if tag else []))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = re.search(r"Socket errors: (.*)", out)
     return {
@@ -291,21 +279,15 @@ def start_proxy() -> None:
 
 
 def wrk_once(url: str) -> str:
+    return run_wrk("-t1", "-c1", "-d1s", url, check=False)
+
+
+def run_wrk(*args: str, check: bool = True) -> str:
+    """wrk's output, run in a container on the stack's network (no proxy in between)."""
     return run(
-        "docker",
-        "run",
-        "--rm",
-        "--network",
-        NETWORK,
-        "--entrypoint",
-        "wrk",
-        BENCH_IMAGE,
-        "-t1",
-        "-c1",
-        "-d1s",
-        url,
-        check=False,
-    )
+        "docker", "run", "--rm", "--network", NETWORK, "--entrypoint", "wrk", BENCH_IMAGE,
+        *args, check=check,
+    )  # fmt: skip
 
 
 def throughput() -> dict[str, list[dict[str, float]]]:
