@@ -8,7 +8,7 @@ from flask import Flask, Response
 from sqlalchemy import URL
 
 from web.app.db import db
-from web.config import Settings, load_settings
+from web.config import DatabaseURL, Settings, load_settings
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -52,8 +52,18 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 
 def database_uri(settings: Settings) -> URL:
+    """Where the app's requests connect (DATABASE_URL: PgBouncer in the shipped stacks)."""
+    return _uri(settings.database)
+
+
+def migration_uri(settings: Settings) -> URL:
+    """Where migrations connect (MIGRATION_DATABASE_URL: PostgreSQL itself, for the advisory
+    lock and the session SETs, which a pooler in transaction mode would not keep)."""
+    return _uri(settings.migration_database)
+
+
+def _uri(url: DatabaseURL) -> URL:
     # URL.create takes the password as it is: no escaping, so `%` or `@` in it is safe.
-    url = settings.database
     return URL.create(
         "postgresql+psycopg2",
         username=url.user,
@@ -66,8 +76,17 @@ def database_uri(settings: Settings) -> URL:
 
 
 def engine_options(settings: Settings) -> dict:
+    """Options of both of a worker's engines (writes, and the autocommit reads bind).
+
+    Each pool holds at most DB_POOL_SIZE connections (one per thread by default) and
+    never more: no overflow, so what a worker can open is known in advance and counted
+    by the start-up step's connection budget (web/container/connections.py). A request
+    that finds its pool empty waits DB_POOL_TIMEOUT seconds, then answers 503.
+    """
     return {
         "pool_size": settings.db_pool_size,
+        "max_overflow": 0,
+        "pool_timeout": settings.db_pool_timeout,
         # A connection that died with a database restart is replaced before a write uses
         # it (one extra round trip). Reads skip this and retry instead (web/app/db.py).
         "pool_pre_ping": True,

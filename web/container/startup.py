@@ -1,5 +1,7 @@
 """Run by entrypoint.sh before the server: wait for the database, then bring it to the code's head.
 
+It connects to MIGRATION_DATABASE_URL (PostgreSQL itself, even when requests go through
+PgBouncer), checks the connection budget (web/container/connections.py), then migrates.
 The common case, a database already at head, is answered by reading
 alembic_version over a bare psycopg2 connection, without importing Flask,
 SQLAlchemy or Alembic. Only when there is work to do does it run Alembic,
@@ -16,6 +18,7 @@ import time
 from typing import Any
 
 from web.config import ConfigError, Settings, load_settings
+from web.container import connections
 from web.container.schema_version import ALEMBIC_INI, code_revisions, database_revisions
 
 # Errors that waiting will not cure.
@@ -36,10 +39,11 @@ def first_line(exc: BaseException) -> str:
 
 
 def wait_for_database(settings: Settings) -> Any:
-    """A psycopg2 connection, once the database accepts one; give up after DB_WAIT_TIMEOUT."""
+    """A psycopg2 connection to PostgreSQL itself (MIGRATION_DATABASE_URL), once it accepts
+    one; give up after DB_WAIT_TIMEOUT."""
     import psycopg2
 
-    db = settings.database
+    db = settings.migration_database
     kwargs = {"connect_timeout": settings.db_connect_timeout, **db.connect_kwargs()}
     deadline = time.monotonic() + settings.db_wait_timeout
     waiting = False
@@ -62,6 +66,40 @@ def wait_for_database(settings: Settings) -> Any:
             time.sleep(min(1.0, remaining))
 
 
+def query_on(connection: Any) -> Any:
+    """SQL -> rows, on a psycopg2 connection."""
+
+    def query(sql: str) -> list[tuple]:
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            return cursor.fetchall()
+
+    return query
+
+
+def check_budget(settings: Settings, connection: Any) -> None:
+    """Say what this replica may open against what the server allows; with
+    DB_BUDGET_STRICT, refuse to start when it does not fit."""
+    if connections.through_pooler(settings):
+        db = settings.database
+        log(
+            f"connections: requests go through {db.host}:{db.port} (a pooler); the server "
+            "sees the pooler's pool, sized in its own settings, not this replica's pools"
+        )
+        return
+    budget = connections.budget(settings, query_on(connection))
+    if budget.fits:
+        log(f"connections: {budget.describe()}")
+        return
+    message = (
+        f"the connection budget does not fit: {budget.describe()}. Lower WEB_CONCURRENCY or "
+        "DB_POOL_SIZE, raise max_connections, or put PgBouncer in front (README: Connections)"
+    )
+    if settings.db_budget_strict:
+        raise StartupError(f"{message}; refusing to start (DB_BUDGET_STRICT)")
+    log(f"warning: {message}")
+
+
 def migrate(connection: Any) -> None:
     known, heads = code_revisions()
     if len(heads) > 1:
@@ -69,13 +107,7 @@ def migrate(connection: Any) -> None:
             f"the migrations have {len(heads)} heads ({', '.join(heads)}); "
             "merge them with `alembic merge` before deploying"
         )
-    with connection.cursor() as cursor:
-
-        def query(sql: str) -> list[tuple]:
-            cursor.execute(sql)
-            return cursor.fetchall()
-
-        current = database_revisions(query)
+    current = database_revisions(query_on(connection))
     connection.close()
     if current == heads:
         log(f"database is at head {', '.join(heads) or '(no migrations)'}; nothing to migrate")
@@ -100,6 +132,7 @@ def main() -> int:
     try:
         settings = load_settings()
         connection = wait_for_database(settings)
+        check_budget(settings, connection)
         if settings.migrate_on_start:
             migrate(connection)
         else:

@@ -1,0 +1,85 @@
+"""The connection budget: pools of a known size, the start-up step's check against the
+server's limits, and MIGRATION_DATABASE_URL for everything that needs a real session."""
+
+from pathlib import Path
+
+from tests.fixtures import database_url, query, run_in
+from tests.support import PROBE_REVISION, write_probe_revision
+from tests.test_config import assert_one_line_error, settings, startup
+from web.app import engine_options
+from web.container.connections import Budget, through_pooler
+from web.container.schema_version import code_revisions
+
+UNREACHABLE = "postgresql://app@127.0.0.1:1/app"
+
+
+def test_pools_are_sized_from_the_threads_with_no_overflow() -> None:
+    options = engine_options(settings(GUNICORN_THREADS="6", DB_POOL_TIMEOUT="2"))
+    assert (options["pool_size"], options["max_overflow"], options["pool_timeout"]) == (6, 0, 2)
+    assert engine_options(settings(DB_POOL_SIZE="3"))["pool_size"] == 3
+
+
+def test_migration_url_defaults_to_the_database_url_and_shares_its_password() -> None:
+    loaded = settings()
+    assert loaded.migration_database == loaded.database
+    assert not through_pooler(loaded)
+    split = settings(
+        DATABASE_URL="postgresql://app@pgbouncer:6432/app",
+        MIGRATION_DATABASE_URL="postgresql://app@db:5432/app",
+        DATABASE_PASSWORD="pw",
+    )
+    assert (split.migration_database.host, split.migration_database.password) == ("db", "pw")
+    assert through_pooler(split)
+
+
+def test_the_budget_of_a_16_cpu_host() -> None:
+    budget = Budget(
+        max_connections=100, server_reserved=3, reserved=5, replicas=1, per_worker=8, workers=33
+    )
+    assert (budget.per_replica, budget.share, budget.fits) == (264, 92, False)
+    assert "may open 264 connections (WEB_CONCURRENCY 33 x 2 pools x DB_POOL_SIZE 4)" in (
+        budget.describe()
+    )
+    three = Budget(100, 3, 5, replicas=3, per_worker=8, workers=3)
+    assert (three.per_replica, three.share, three.fits) == (24, 30, True)
+
+
+def test_startup_says_when_the_budget_does_not_fit(test_database: str) -> None:
+    result = startup(MIGRATE_ON_START="false", WEB_CONCURRENCY="33", GUNICORN_THREADS="4")
+    assert result.returncode == 0, result.stderr
+    max_connections = query(test_database, "SHOW max_connections")[0][0]
+    assert "warning: the connection budget does not fit" in result.stderr
+    assert "may open 264 connections" in result.stderr
+    assert f"max_connections {max_connections}" in result.stderr
+
+
+def test_startup_refuses_an_over_budget_replica_when_asked_to(test_database: str) -> None:
+    result = startup(WEB_CONCURRENCY="33", GUNICORN_THREADS="4", DB_BUDGET_STRICT="true")
+    assert_one_line_error(result, "connection budget does not fit", "DB_BUDGET_STRICT")
+
+
+def test_startup_within_budget_says_so(test_database: str) -> None:
+    result = startup(MIGRATE_ON_START="false", WEB_CONCURRENCY="2", DB_BUDGET_STRICT="true")
+    assert result.returncode == 0, result.stderr
+    assert "connections: this replica may open 16 connections" in result.stderr
+
+
+def test_startup_and_migrations_use_the_migration_url(fresh_database: str, app_copy: Path) -> None:
+    """Requests' URL unreachable (a pooler that is down): start-up still checks and migrates
+    on PostgreSQL itself, and leaves the pooler's budget to the pooler."""
+    head = next(iter(code_revisions()[1]), None)
+    write_probe_revision(app_copy / "migrations" / "versions", head)
+    result = run_in(
+        app_copy,
+        "python",
+        "-m",
+        "web.container.startup",
+        database=fresh_database,
+        DATABASE_URL=UNREACHABLE,
+        MIGRATION_DATABASE_URL=database_url(fresh_database),
+        WEB_CONCURRENCY="33",
+        DB_BUDGET_STRICT="true",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "requests go through 127.0.0.1:1 (a pooler)" in result.stderr
+    assert query(fresh_database, "SELECT version_num FROM alembic_version") == [(PROBE_REVISION,)]
