@@ -19,6 +19,17 @@ def test_pools_are_sized_from_the_threads_with_no_overflow() -> None:
     assert engine_options(settings(DB_POOL_SIZE="3"))["pool_size"] == 3
 
 
+def test_no_startup_option_through_a_pooler() -> None:
+    """PgBouncer refuses `options` it cannot restore per client; the role default stands in."""
+    direct = engine_options(settings(DB_STATEMENT_TIMEOUT_MS="700"))["connect_args"]
+    assert direct["options"] == "-c statement_timeout=700"
+    pooled = settings(
+        DATABASE_URL="postgresql://app@pgbouncer:6432/app",
+        MIGRATION_DATABASE_URL="postgresql://app@db:5432/app",
+    )
+    assert "options" not in engine_options(pooled)["connect_args"]
+
+
 def test_migration_url_defaults_to_the_database_url_and_shares_its_password() -> None:
     loaded = settings()
     assert loaded.migration_database == loaded.database
@@ -79,7 +90,15 @@ def test_startup_and_migrations_use_the_migration_url(fresh_database: str, app_c
         MIGRATION_DATABASE_URL=database_url(fresh_database),
         WEB_CONCURRENCY="33",
         DB_BUDGET_STRICT="true",
+        DB_STATEMENT_TIMEOUT_MS="1234",
     )
     assert result.returncode == 0, result.stderr
     assert "requests go through 127.0.0.1:1 (a pooler)" in result.stderr
+    # The timeout PgBouncer cannot pass on is the role's default in this database instead.
+    defaults = query(
+        fresh_database,
+        "SELECT setconfig FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase"
+        " WHERE d.datname = current_database() AND s.setrole = current_user::regrole",
+    )
+    assert defaults == [(["statement_timeout=1234ms"],)]
     assert query(fresh_database, "SELECT version_num FROM alembic_version") == [(PROBE_REVISION,)]

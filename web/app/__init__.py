@@ -9,6 +9,7 @@ from sqlalchemy import URL
 
 from web.app.db import db
 from web.config import DatabaseURL, Settings, load_settings
+from web.container import connections
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -93,9 +94,24 @@ def engine_options(settings: Settings) -> dict:
         "connect_args": {
             # Fail fast while the database is away, so requests get a 503 instead of hanging.
             "connect_timeout": settings.db_connect_timeout,
-            "options": f"-c statement_timeout={settings.db_statement_timeout_ms}",
+            **statement_timeout_option(settings),
         },
     }
+
+
+def statement_timeout_option(settings: Settings) -> dict[str, str]:
+    """DB_STATEMENT_TIMEOUT_MS as a startup option, when connecting to PostgreSQL itself.
+
+    Through PgBouncer there is no such option to send: in transaction pooling a server
+    connection serves many clients, and PgBouncer refuses a startup option it cannot
+    restore per client (it restores only the settings PostgreSQL reports, which
+    statement_timeout is not). There the start-up step makes the timeout the role's
+    default in this database instead (web/container/startup.py), which PostgreSQL applies
+    to every server connection PgBouncer opens.
+    """
+    if connections.through_pooler(settings):
+        return {}
+    return {"options": f"-c statement_timeout={settings.db_statement_timeout_ms}"}
 
 
 def add_security_headers(response: Response) -> Response:

@@ -100,6 +100,31 @@ def check_budget(settings: Settings, connection: Any) -> None:
     log(f"warning: {message}")
 
 
+def set_role_statement_timeout(settings: Settings, connection: Any) -> None:
+    """Through PgBouncer, make DB_STATEMENT_TIMEOUT_MS this role's default in this database.
+
+    PgBouncer cannot pass the app's per-connection option on (web/app/__init__.py), so
+    PostgreSQL applies the timeout itself to each server connection it opens for the role.
+    Server connections already open keep the value they started with until PgBouncer
+    replaces them (server_lifetime, or a restart of PgBouncer). Migrations are not limited
+    by it: they SET statement_timeout = 0 on their own session (migrations/env.py).
+    """
+    if not connections.through_pooler(settings):
+        return
+    from psycopg2 import sql
+
+    statement = sql.SQL("ALTER ROLE CURRENT_USER IN DATABASE {} SET statement_timeout = {}")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            statement.format(
+                sql.Identifier(settings.migration_database.dbname),
+                sql.Literal(f"{settings.db_statement_timeout_ms}ms"),
+            )
+        )
+    connection.commit()
+    log(f"statement_timeout for requests through the pooler: {settings.db_statement_timeout_ms}ms")
+
+
 def migrate(connection: Any) -> None:
     known, heads = code_revisions()
     if len(heads) > 1:
@@ -133,6 +158,7 @@ def main() -> int:
         settings = load_settings()
         connection = wait_for_database(settings)
         check_budget(settings, connection)
+        set_role_statement_timeout(settings, connection)
         if settings.migrate_on_start:
             migrate(connection)
         else:
