@@ -16,13 +16,16 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, "/repo")  # the repository, mounted: its shared test helpers
-from tests.support import PROBE_MODULE, wait_until, write_probe_revision  # noqa: E402
-from web.container.schema_version import code_revisions  # noqa: E402
+from tests.support import PROBE_MODULE, wait_until, write_probe_revision
+from web.container.schema_version import code_revisions
 
 SHORT = os.environ.get("BENCH_SHORT") == "1"
 ROUNDS = 1 if SHORT else 5
@@ -42,6 +45,8 @@ PROBE_IMAGE = f"{PROJECT}-web-probe:latest"
 BASE_IMAGE = os.environ.get("PYTHON_IMAGE") or "python:3.13-slim"
 WEB = "http://web:8000"
 DEFAULT_SERVER = f"{PROJECT}-default-gunicorn"
+# The same image and settings, with requests straight to PostgreSQL instead of PgBouncer.
+DIRECT_SERVER = f"{PROJECT}-direct"
 COMPOSE = [
     "docker",
     "compose",
@@ -260,10 +265,46 @@ def start_default_server() -> None:
     wait_ready(f"http://{DEFAULT_SERVER}:8000/readyz")
 
 
+def start_direct_server() -> None:
+    """web as compose runs it, but with DATABASE_URL on PostgreSQL itself (no PgBouncer)."""
+    run("docker", "rm", "-f", DIRECT_SERVER, check=False)
+    direct = "postgresql://app@db:5432/app"
+    compose(
+        "run", "-d", "--no-deps", "--name", DIRECT_SERVER, "-e", f"DATABASE_URL={direct}", "web"
+    )
+    wait_ready(f"http://{DIRECT_SERVER}:8000/readyz")
+
+
+def server_connections() -> int:
+    """Client backends on PostgreSQL now, the one asking included."""
+    sql = "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
+    return int(compose("exec", "-T", "db", "psql", "-U", "app", "-d", "app", "-tAc", sql))
+
+
+def with_peak_connections(measure: Callable[[], dict]) -> dict:
+    """measure()'s figures, and the most server connections seen while it ran (every 0.5 s)."""
+    samples: list[int] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.5):
+            samples.append(server_connections())
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        figures = measure()
+    finally:
+        done.set()
+        sampler.join(timeout=30)
+    return {**figures, "peak_connections": max(samples, default=0)}
+
+
 def throughput() -> dict[str, list[dict[str, float]]]:
     for i in range(100):
         post("/api/probe/items", {"name": f"seed {i:03}"})
     start_default_server()
+    start_direct_server()
     targets = {
         "healthz": (f"{WEB}/healthz", None),
         "read": (f"{WEB}/api/probe/items/42", None),
@@ -271,16 +312,19 @@ def throughput() -> dict[str, list[dict[str, float]]]:
         "list": (f"{WEB}/api/probe/items?limit=20", None),
         "create": (f"{WEB}/api/probe/items", "/bench/post.lua"),
         "default_read": (f"http://{DEFAULT_SERVER}:8000/api/probe/items/42", None),
+        "direct_read": (f"http://{DIRECT_SERVER}:8000/api/probe/items/42", None),
+        "direct_create": (f"http://{DIRECT_SERVER}:8000/api/probe/items", "/bench/post.lua"),
     }
     results: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
     for round_ in range(ROUNDS):
         for name, (url, script) in targets.items():
-            results[name].append(wrk(url, script=script, tag=f"r{round_}-{time.time_ns()}"))
+            tag = f"r{round_}-{time.time_ns()}"
+            results[name].append(with_peak_connections(partial(wrk, url, script=script, tag=tag)))
         log(
             f"round {round_ + 1}/{ROUNDS}: "
             + ", ".join(f"{n} {r[-1]['rps']:.0f}/s" for n, r in results.items())
         )
-    run("docker", "rm", "-f", DEFAULT_SERVER, check=False)
+    run("docker", "rm", "-f", DEFAULT_SERVER, DIRECT_SERVER, check=False)
     return results
 
 
@@ -313,10 +357,30 @@ def main() -> None:
         memory = worker_memory()
         growth = image_growth_mb()
     finally:
-        run("docker", "rm", "-f", DEFAULT_SERVER, check=False)
+        run("docker", "rm", "-f", DEFAULT_SERVER, DIRECT_SERVER, check=False)
         detach()
         compose("down", "-v", "--remove-orphans", check=False)
     print_table(colds, steps, restarts, load, (memory, growth))
+
+
+def pgbouncer_rows(rps: dict, lat: dict, peak: dict) -> list[tuple[str, str, str, str]]:
+    """Read and create through PgBouncer (compose's default) and straight to PostgreSQL,
+    side by side: req/s, p99 and the most server connections seen during the load."""
+    rows = []
+    for kind in ("read", "create"):
+        for label, name in (
+            ("through PgBouncer", kind),
+            ("straight to PostgreSQL", f"direct_{kind}"),
+        ):
+            rows.append(
+                (
+                    f"{kind}, {label}: req/s, p99, peak server connections",
+                    f"{rps[name]:.0f}, {lat[name][1]:.1f} ms, {peak[name]}",
+                    "report",
+                    "",
+                )
+            )
+    return rows
 
 
 def print_table(colds, steps, restarts, load, footprint) -> None:
@@ -328,6 +392,7 @@ def print_table(colds, steps, restarts, load, footprint) -> None:
         for name, runs in load.items()
     }
     errors = {name: sum(r["errors"] for r in runs) for name, runs in load.items()}
+    peak = {name: max(r["peak_connections"] for r in runs) for name, runs in load.items()}
 
     def ratio(name: str, base: str) -> float:
         """Median of the per-round ratios: each pair was measured back to back."""
@@ -395,6 +460,7 @@ def print_table(colds, steps, restarts, load, footprint) -> None:
             "",
         ),
         ("read, p50 / p99", f"{lat['read'][0]:.1f} / {lat['read'][1]:.1f} ms", "report", ""),
+        *pgbouncer_rows(rps, lat, peak),
         (
             "non-2xx responses under load",
             str(sum(errors.values())),

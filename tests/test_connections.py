@@ -1,9 +1,10 @@
 """The connection budget: pools of a known size, the start-up step's check against the
 server's limits, and MIGRATION_DATABASE_URL for everything that needs a real session."""
 
+import socket
 from pathlib import Path
 
-from tests.fixtures import database_url, query, run_in
+from tests.fixtures import SERVER, database_url, query, run_in
 from tests.support import PROBE_REVISION, write_probe_revision
 from tests.test_config import assert_one_line_error, settings, startup
 from web.app import engine_options
@@ -75,25 +76,32 @@ def test_startup_within_budget_says_so(test_database: str) -> None:
     assert "connections: this replica may open 16 connections" in result.stderr
 
 
+def through_another_host(database: str) -> str:
+    """A URL of `database` on the test server by its IP address: to the start-up step, a
+    host other than the MIGRATION_DATABASE_URL's, as PgBouncer's would be."""
+    return (
+        f"postgresql://{SERVER.user}@{socket.gethostbyname(SERVER.host)}:{SERVER.port}/{database}"
+    )
+
+
 def test_startup_and_migrations_use_the_migration_url(fresh_database: str, app_copy: Path) -> None:
-    """Requests' URL unreachable (a pooler that is down): start-up still checks and migrates
-    on PostgreSQL itself, and leaves the pooler's budget to the pooler."""
+    """Requests through a pooler: start-up migrates on PostgreSQL itself, sets the role's
+    statement_timeout there, and leaves the pooler's budget to the pooler."""
     head = next(iter(code_revisions()[1]), None)
     write_probe_revision(app_copy / "migrations" / "versions", head)
     result = run_in(
         app_copy,
-        "python",
-        "-m",
-        "web.container.startup",
+        *("python", "-m", "web.container.startup"),
         database=fresh_database,
-        DATABASE_URL=UNREACHABLE,
+        DATABASE_URL=through_another_host(fresh_database),
         MIGRATION_DATABASE_URL=database_url(fresh_database),
         WEB_CONCURRENCY="33",
         DB_BUDGET_STRICT="true",
         DB_STATEMENT_TIMEOUT_MS="1234",
     )
     assert result.returncode == 0, result.stderr
-    assert "requests go through 127.0.0.1:1 (a pooler)" in result.stderr
+    assert "(a pooler); the server sees the pooler's pool" in result.stderr
+    assert query(fresh_database, "SELECT version_num FROM alembic_version") == [(PROBE_REVISION,)]
     # The timeout PgBouncer cannot pass on is the role's default in this database instead.
     defaults = query(
         fresh_database,
@@ -101,4 +109,16 @@ def test_startup_and_migrations_use_the_migration_url(fresh_database: str, app_c
         " WHERE d.datname = current_database() AND s.setrole = current_user::regrole",
     )
     assert defaults == [(["statement_timeout=1234ms"],)]
-    assert query(fresh_database, "SELECT version_num FROM alembic_version") == [(PROBE_REVISION,)]
+
+
+def test_startup_checks_the_requests_way_in_too(test_database: str) -> None:
+    """Through a pooler, a wrong database in DATABASE_URL, or the pooler away, stops
+    start-up, though PostgreSQL itself answers."""
+    direct = {
+        "MIGRATION_DATABASE_URL": database_url(test_database),
+        "MIGRATION_DATABASE_URL_FILE": "",
+    }
+    wrong = startup(DATABASE_URL=through_another_host("no_such_database"), **direct)
+    assert_one_line_error(wrong, 'database "no_such_database" does not exist')
+    away = startup(DATABASE_URL=UNREACHABLE, DB_WAIT_TIMEOUT="2", **direct)
+    assert_one_line_error(away, "127.0.0.1:1 not reachable after 2s (DB_WAIT_TIMEOUT)")

@@ -17,12 +17,17 @@ import sys
 import time
 from typing import Any
 
-from web.config import ConfigError, Settings, load_settings
+from web.config import ConfigError, DatabaseURL, Settings, load_settings
 from web.container import connections
 from web.container.schema_version import ALEMBIC_INI, code_revisions, database_revisions
 
 # Errors that waiting will not cure.
-FATAL_CONNECT_ERRORS = ("password authentication failed", "does not exist", "no pg_hba.conf entry")
+FATAL_CONNECT_ERRORS = (
+    "authentication failed",  # PostgreSQL's "password ...", PgBouncer's "SASL ..."
+    "does not exist",
+    "no pg_hba.conf entry",
+    "no such user",  # PgBouncer, for a user it does not know
+)
 
 
 class StartupError(Exception):
@@ -38,18 +43,28 @@ def first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
-def wait_for_database(settings: Settings) -> Any:
-    """A psycopg2 connection to PostgreSQL itself (MIGRATION_DATABASE_URL), once it accepts
-    one; give up after DB_WAIT_TIMEOUT."""
+def wait_for_database(settings: Settings, db: DatabaseURL) -> Any:
+    """A psycopg2 connection to `db` that has answered a query; give up after DB_WAIT_TIMEOUT.
+
+    A query, not only a connection: through PgBouncer, the login is PgBouncer's, and the
+    server (and a wrong database name) is reached at the first query.
+    """
     import psycopg2
 
-    db = settings.migration_database
     kwargs = {"connect_timeout": settings.db_connect_timeout, **db.connect_kwargs()}
     deadline = time.monotonic() + settings.db_wait_timeout
     waiting = False
     while True:
         try:
-            return psycopg2.connect(**kwargs)
+            connection = psycopg2.connect(**kwargs)
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT 1")
+            except psycopg2.Error:
+                connection.close()
+                raise
+            connection.rollback()  # leave no transaction open
+            return connection
         except psycopg2.OperationalError as exc:
             reason = first_line(exc)
             if any(fatal in reason for fatal in FATAL_CONNECT_ERRORS):
@@ -156,7 +171,10 @@ def migrate(connection: Any) -> None:
 def main() -> int:
     try:
         settings = load_settings()
-        connection = wait_for_database(settings)
+        connection = wait_for_database(settings, settings.migration_database)
+        if connections.through_pooler(settings):
+            # The requests' way in works too (PgBouncer up, and it knows the credentials).
+            wait_for_database(settings, settings.database).close()
         check_budget(settings, connection)
         set_role_statement_timeout(settings, connection)
         if settings.migrate_on_start:
