@@ -85,7 +85,13 @@ def sh(*args: str, check: bool = True, timeout: float = 300, **kwargs) -> str:
 
 
 def deploy(tag: str) -> None:
-    env = {**os.environ, "STACK_NAME": STACK, "WEB_IMAGE": f"{IMAGE}:{tag}", "WEB_PORT": "18090"}
+    env = {
+        **os.environ,
+        "STACK_NAME": STACK,
+        "WEB_IMAGE": f"{IMAGE}:{tag}",
+        "PGBOUNCER_IMAGE": built_image("pgbouncer"),
+        "WEB_PORT": "18090",
+    }
     sh("sh", "deploy/deploy.sh", "--resolve-image", "never", "--detach=true", cwd=ROOT, env=env)
 
 
