@@ -122,7 +122,7 @@ BENCH_IMAGE = $(subst -web:,-bench:,$(WEB_IMAGE))
 bench: ## measure start-up, throughput, image size and memory; print the table (short=1: a quick run)
 	docker build -q -t $(BENCH_IMAGE) $(if $(PYTHON_IMAGE),--build-arg PYTHON_IMAGE=$(PYTHON_IMAGE)) bench
 	docker run --rm --name fabench-driver -v /var/run/docker.sock:/var/run/docker.sock \
-		-v "$(CURDIR):/repo" -e PYTHON_IMAGE -e POSTGRES_IMAGE -e BENCH_SHORT=$(short) \
+		-v "$(CURDIR):/repo" -e PYTHON_IMAGE -e POSTGRES_IMAGE -e DEBIAN_IMAGE -e BENCH_SHORT=$(short) \
 		-e BENCH_IMAGE=$(BENCH_IMAGE) $(BENCH_IMAGE)
 
 # --- Docker Swarm (deploy/stack.yml) -----------------------------------------------------
