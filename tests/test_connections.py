@@ -112,13 +112,14 @@ def test_startup_and_migrations_use_the_migration_url(fresh_database: str, app_c
 
 
 def test_startup_checks_the_requests_way_in_too(test_database: str) -> None:
-    """Through a pooler, a wrong database in DATABASE_URL, or the pooler away, stops
-    start-up, though PostgreSQL itself answers."""
+    """A DATABASE_URL other than MIGRATION_DATABASE_URL is tried too: a wrong database in
+    it, or the pooler away, stops start-up, though PostgreSQL itself answers."""
     direct = {
         "MIGRATION_DATABASE_URL": database_url(test_database),
         "MIGRATION_DATABASE_URL_FILE": "",
     }
-    wrong = startup(DATABASE_URL=through_another_host("no_such_database"), **direct)
-    assert_one_line_error(wrong, 'database "no_such_database" does not exist')
+    for url in (through_another_host("no_such_database"), database_url("no_such_database")):
+        wrong = startup(DATABASE_URL=url, **direct)
+        assert_one_line_error(wrong, 'database "no_such_database" does not exist')
     away = startup(DATABASE_URL=UNREACHABLE, DB_WAIT_TIMEOUT="2", **direct)
     assert_one_line_error(away, "127.0.0.1:1 not reachable after 2s (DB_WAIT_TIMEOUT)")

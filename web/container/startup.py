@@ -172,8 +172,8 @@ def main() -> int:
     try:
         settings = load_settings()
         connection = wait_for_database(settings, settings.migration_database)
-        if connections.through_pooler(settings):
-            # The requests' way in works too (PgBouncer up, and it knows the credentials).
+        if settings.database != settings.migration_database:
+            # The requests' way in works too: PgBouncer up, the database and user known.
             wait_for_database(settings, settings.database).close()
         check_budget(settings, connection)
         set_role_statement_timeout(settings, connection)
