@@ -16,6 +16,7 @@ from e2e.test_swarm import (  # noqa: F401 (swarm: that module's fixture, used h
     all_ready,
     assert_all_replicas_on,
     deploy,
+    on_network,
     psql,
     release_with_probe,
     roll_out,
@@ -51,6 +52,12 @@ def test_a_rolling_update_under_load_stays_within_the_connection_budget(swarm) -
         interval=1,
     )
     wait_until(all_ready, "v1 replicas ready", timeout=120, interval=1)
+    # The record the traffic reads (test_swarm.Traffic reads item 1).
+    on_network(
+        "import requests\n"
+        "r = requests.post('http://tasks.web:8000/api/probe/items', json={'name': 'first'}, timeout=10)\n"
+        "assert r.status_code == 201, r.text\n"
+    )
 
     samples: list[int] = []
     done = threading.Event()
