@@ -12,6 +12,7 @@ TOOLS    = $(COMPOSE) run --rm --user "$$(id -u):$$(id -g)" tools
 ALEMBIC  = $(TOOLS) alembic
 # The image `make build` makes: compose names it after the project (<folder>-web:latest).
 WEB_IMAGE ?= $(shell $(COMPOSE) config --images 2>/dev/null | grep -e '-web:')
+PGBOUNCER_IMAGE ?= $(shell $(COMPOSE) config --images 2>/dev/null | grep -e '-pgbouncer:')
 # uv, pinned once: the Dockerfile's ARG UV_VERSION.
 UV_VERSION := $(shell sed -n 's/^ARG UV_VERSION=//p' Dockerfile)
 # uv in a throwaway python container, as you (uv.lock stays yours); needs no image of ours,
@@ -25,7 +26,7 @@ UV       = docker run --rm --user "$$(id -u):$$(id -g)" -e HOME=/tmp -e UV_PROJE
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-build: ## build the web and tools images
+build: ## build the web, pgbouncer and tools images
 	$(COMPOSE) --profile tools build
 
 up: ## start the development stack (code mounted, reload on change) and wait until ready
@@ -77,7 +78,7 @@ lint-migrations: ## squawk on the SQL of migrations not on main (since=<git ref>
 	$(TOOLS) python scripts/lint_migrations.py $(if $(all),--all,$$files)
 
 lint: ## ruff (lint and format check) and hadolint
-	$(TOOLS) sh -c 'ruff check . && ruff format --check . && hadolint Dockerfile bench/Dockerfile'
+	$(TOOLS) sh -c 'ruff check . && ruff format --check . && hadolint Dockerfile bench/Dockerfile pgbouncer/Dockerfile'
 
 # promtool ships in the Prometheus image, caddy in Caddy's; the files are mounted where
 # compose mounts them.
@@ -132,14 +133,14 @@ BENCH_IMAGE = $(subst -web:,-bench:,$(WEB_IMAGE))
 bench: ## measure start-up, throughput, image size and memory; print the table (short=1: a quick run)
 	docker build -q -t $(BENCH_IMAGE) $(if $(PYTHON_IMAGE),--build-arg PYTHON_IMAGE=$(PYTHON_IMAGE)) bench
 	docker run --rm --name fabench-driver -v /var/run/docker.sock:/var/run/docker.sock \
-		-v "$(CURDIR):/repo" -e PYTHON_IMAGE -e POSTGRES_IMAGE -e CADDY_IMAGE -e BENCH_SHORT=$(short) \
+		-v "$(CURDIR):/repo" -e PYTHON_IMAGE -e POSTGRES_IMAGE -e CADDY_IMAGE -e DEBIAN_IMAGE -e BENCH_SHORT=$(short) \
 		-e BENCH_IMAGE=$(BENCH_IMAGE) $(BENCH_IMAGE)
 
 # --- Docker Swarm (deploy/stack.yml) -----------------------------------------------------
 STACK ?= app
 
 deploy: ## deploy the swarm stack, or roll out a new image: make deploy WEB_IMAGE=repo/web:v2
-	STACK_NAME=$(STACK) WEB_IMAGE=$(WEB_IMAGE) sh deploy/deploy.sh
+	STACK_NAME=$(STACK) WEB_IMAGE=$(WEB_IMAGE) PGBOUNCER_IMAGE=$(PGBOUNCER_IMAGE) sh deploy/deploy.sh
 
 undeploy: ## remove the swarm stack (its database volume and secrets are kept)
 	docker stack rm $(STACK)

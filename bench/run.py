@@ -18,6 +18,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, "/repo")  # the repository, mounted: its shared test helpers
@@ -51,6 +53,8 @@ PROXY = f"{PROJECT}-proxy"
 PROXY_SITE = f"{PROXY}.localhost"
 PROXY_IMAGE = f"{PROJECT}-proxy:latest"
 CADDY_IMAGE = os.environ.get("CADDY_IMAGE") or "caddy:2"
+# The same image and settings, with requests straight to PostgreSQL instead of PgBouncer.
+DIRECT_SERVER = f"{PROJECT}-direct"
 COMPOSE = [
     "docker",
     "compose",
@@ -290,12 +294,42 @@ def run_wrk(*args: str, check: bool = True) -> str:
     )  # fmt: skip
 
 
+# Counts PostgreSQL's client connections every 0.5 s on one psql session (\watch), so
+# that sampling costs next to nothing beside the load it watches.
+WATCH_CONNECTIONS = (
+    "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'\n\\watch 0.5\n"
+)
+
+
+def with_peak_connections(measure: Callable[[], dict]) -> dict:
+    """measure()'s figures, and the most server connections seen while it ran."""
+    db = compose("ps", "-q", "db").strip()
+    watch = subprocess.Popen(
+        ["docker", "exec", "-i", db, "psql", "-U", "app", "-d", "app", "-tAq"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    watch.stdin.write(WATCH_CONNECTIONS)
+    watch.stdin.flush()
+    try:
+        figures = measure()
+    finally:
+        watch.terminate()
+        out = watch.communicate(timeout=30)[0]
+    samples = [int(line) for line in out.split() if line.isdigit()]
+    return {**figures, "peak_connections": max(samples, default=0)}
+
+
 def throughput() -> dict[str, list[dict[str, float]]]:
     for i in range(100):
         post("/api/probe/items", {"name": f"seed {i:03}"})
     start_default_server()
     start_server(PLAIN_SERVER, METRICS_PORT="0", LOG_FORMAT="text")
     start_proxy()
+    # web as compose runs it, but with requests straight to PostgreSQL instead of PgBouncer.
+    start_server(DIRECT_SERVER, DATABASE_URL="postgresql://app@db:5432/app")
     targets = {
         "healthz": (f"{WEB}/healthz", None),
         "read": (f"{WEB}/api/probe/items/42", None),
@@ -305,11 +339,14 @@ def throughput() -> dict[str, list[dict[str, float]]]:
         "default_read": (f"http://{DEFAULT_SERVER}:8000/api/probe/items/42", None),
         "plain_read": (f"http://{PLAIN_SERVER}:8000/api/probe/items/42", None),
         "proxy_read": (f"https://{PROXY_SITE}/api/probe/items/42", None),
+        "direct_read": (f"http://{DIRECT_SERVER}:8000/api/probe/items/42", None),
+        "direct_create": (f"http://{DIRECT_SERVER}:8000/api/probe/items", "/bench/post.lua"),
     }
     results: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
     for round_ in range(ROUNDS):
         for name, (url, script) in targets.items():
-            results[name].append(wrk(url, script=script, tag=f"r{round_}-{time.time_ns()}"))
+            tag = f"r{round_}-{time.time_ns()}"
+            results[name].append(with_peak_connections(partial(wrk, url, script=script, tag=tag)))
         log(
             f"round {round_ + 1}/{ROUNDS}: "
             + ", ".join(f"{n} {r[-1]['rps']:.0f}/s" for n, r in results.items())
@@ -346,10 +383,30 @@ def main() -> None:
         memory = worker_memory()
         growth = image_growth_mb()
     finally:
-        run("docker", "rm", "-f", DEFAULT_SERVER, PLAIN_SERVER, PROXY, check=False)
+        run("docker", "rm", "-f", DEFAULT_SERVER, PLAIN_SERVER, DIRECT_SERVER, PROXY, check=False)
         detach()
         compose("down", "-v", "--remove-orphans", check=False)
     print_table(colds, steps, restarts, load, (memory, growth))
+
+
+def pgbouncer_rows(rps: dict, lat: dict, peak: dict) -> list[tuple[str, str, str, str]]:
+    """Read and create through PgBouncer (compose's default) and straight to PostgreSQL,
+    side by side: req/s, p99 and the most server connections seen during the load."""
+    rows = []
+    for kind in ("read", "create"):
+        for label, name in (
+            ("through PgBouncer", kind),
+            ("straight to PostgreSQL", f"direct_{kind}"),
+        ):
+            rows.append(
+                (
+                    f"{kind}, {label}: req/s, p99, peak server connections",
+                    f"{rps[name]:.0f}, {lat[name][1]:.1f} ms, {peak[name]}",
+                    "report",
+                    "",
+                )
+            )
+    return rows
 
 
 def print_table(colds, steps, restarts, load, footprint) -> None:
@@ -361,6 +418,7 @@ def print_table(colds, steps, restarts, load, footprint) -> None:
         for name, runs in load.items()
     }
     errors = {name: sum(r["errors"] for r in runs) for name, runs in load.items()}
+    peak = {name: max(r["peak_connections"] for r in runs) for name, runs in load.items()}
 
     def ratio(name: str, base: str) -> float:
         """Median of the per-round ratios: each pair was measured back to back."""
@@ -442,6 +500,7 @@ def print_table(colds, steps, restarts, load, footprint) -> None:
             "",
         ),
         ("read, p50 / p99", f"{lat['read'][0]:.1f} / {lat['read'][1]:.1f} ms", "report", ""),
+        *pgbouncer_rows(rps, lat, peak),
         (
             "non-2xx responses under load",
             str(sum(errors.values())),

@@ -90,6 +90,7 @@ def deploy(tag: str) -> None:
         **os.environ,
         "STACK_NAME": STACK,
         "WEB_IMAGE": f"{IMAGE}:{tag}",
+        "PGBOUNCER_IMAGE": built_image("pgbouncer"),
         "HTTP_PORT": "18090",
         "HTTPS_PORT": "18093",
     }

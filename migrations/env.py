@@ -13,9 +13,9 @@ from contextlib import contextmanager
 from logging.config import fileConfig
 
 from alembic import context
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, NullPool, create_engine, text
 
-from web.app import create_app
+from web.app import create_app, migration_uri
 from web.app.db import db
 from web.config import ConfigError
 from web.container.logging_conf import configure as configure_logging
@@ -32,8 +32,15 @@ except ConfigError as exc:
 settings = app.config["SETTINGS"]
 # alembic.ini's loggers and levels, in the lines LOG_FORMAT asks for (JSON in the image).
 configure_logging(settings.log_format)
-with app.app_context():
-    engine = db.engine
+# PostgreSQL itself (MIGRATION_DATABASE_URL), never PgBouncer: in transaction pooling, the
+# session-level advisory lock and the SETs below would land on whichever server connection
+# each transaction got, and the lock would be neither held nor released where we think.
+# One connection per run, so no pool.
+engine = create_engine(
+    migration_uri(settings),
+    poolclass=NullPool,
+    connect_args={"connect_timeout": settings.db_connect_timeout},
+)
 
 
 def skip_empty_revision(context, revision, directives) -> None:

@@ -1,13 +1,14 @@
 """How database failures reach the client: which 503, and what the log says."""
 
 import logging
+import time
 from contextlib import closing
 
 import pytest
 from flask import Blueprint
 from sqlalchemy import text
 
-from tests.fixtures import admin_connection, app_for, query
+from tests.fixtures import TEST_DB, admin_connection, app_for, query
 from web.app.db import db
 
 probe = Blueprint("probe", __name__)
@@ -65,3 +66,17 @@ def test_an_unreachable_database_says_so() -> None:
     response = client.get("/probe/slow")
     assert response.status_code == 503
     assert response.json["error"] == "database_unavailable"
+
+
+def test_a_request_that_finds_no_free_connection_waits_then_says_so() -> None:
+    client = client_for(TEST_DB, DB_POOL_SIZE="1", DB_POOL_TIMEOUT="1")
+    app = client.application
+    # The worker's one write connection is taken (by another thread, as it were).
+    with app.app_context(), db.engine.connect():
+        started = time.monotonic()
+        response = client.get("/probe/slow")
+        waited = time.monotonic() - started
+    assert response.status_code == 503
+    assert response.json["error"] == "database_busy"
+    assert "DB_POOL_TIMEOUT" in response.json["message"]
+    assert 1 <= waited < 3, waited

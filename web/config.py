@@ -53,6 +53,9 @@ class DatabaseURL:
 @dataclass(frozen=True)
 class Settings:
     database: DatabaseURL
+    # Where the start-up step and migrations connect: PostgreSQL itself, never a pooler in
+    # transaction mode, which would drop the advisory lock and the session SETs they need.
+    migration_database: DatabaseURL
     secret_key: str
     debug: bool
     log_level: str
@@ -60,6 +63,10 @@ class Settings:
     db_connect_timeout: int
     db_statement_timeout_ms: int
     db_pool_size: int
+    db_pool_timeout: int
+    db_replicas: int
+    db_reserved_connections: int
+    db_budget_strict: bool
     db_wait_timeout: int
     migrate_on_start: bool
     migration_lock_wait_ms: int
@@ -74,6 +81,13 @@ class Settings:
     metrics_port: int
     forwarded_allow_ips: tuple[str, ...]
 
+    @property
+    def through_pooler(self) -> bool:
+        """True when requests reach PostgreSQL through something else (PgBouncer): DATABASE_URL
+        names another host or port than MIGRATION_DATABASE_URL."""
+        app, direct = self.database, self.migration_database
+        return (app.host, app.port) != (direct.host, direct.port)
+
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     env = _Env(os.environ if environ is None else environ)
@@ -83,22 +97,31 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         if not debug:
             raise ConfigError("SECRET_KEY is not set (required unless DEBUG=true)")
         secret_key = "debug-only-insecure-key"  # noqa: S105 (only with DEBUG=true)
+    threads = env.integer("GUNICORN_THREADS", 4, minimum=1)
+    database = _database_url(env, "DATABASE_URL")
     return Settings(
-        database=_database_url(env),
+        database=database,
+        migration_database=_database_url(env, "MIGRATION_DATABASE_URL", database),
         secret_key=secret_key,
         debug=debug,
         log_level=env.choice("LOG_LEVEL", "INFO", LOG_LEVELS),
         max_content_length=env.integer("MAX_CONTENT_LENGTH", 64 * 1024, minimum=1),
         db_connect_timeout=env.integer("DB_CONNECT_TIMEOUT", 3, minimum=1),
         db_statement_timeout_ms=env.integer("DB_STATEMENT_TIMEOUT_MS", 10_000, minimum=0),
-        db_pool_size=env.integer("DB_POOL_SIZE", 5, minimum=1),
+        # One connection per thread in each of a worker's two pools (writes, reads): a
+        # thread holds at most one of each at a time, so more would never be used.
+        db_pool_size=env.integer("DB_POOL_SIZE", threads, minimum=1),
+        db_pool_timeout=env.integer("DB_POOL_TIMEOUT", 5, minimum=1),
+        db_replicas=env.integer("DB_REPLICAS", 1, minimum=1),
+        db_reserved_connections=env.integer("DB_RESERVED_CONNECTIONS", 5, minimum=0),
+        db_budget_strict=env.boolean("DB_BUDGET_STRICT", False),
         db_wait_timeout=env.integer("DB_WAIT_TIMEOUT", 60, minimum=0),
         migrate_on_start=env.boolean("MIGRATE_ON_START", True),
         migration_lock_wait_ms=env.integer("MIGRATION_LOCK_WAIT_MS", 300_000, minimum=1),
         migration_lock_timeout_ms=env.integer("MIGRATION_LOCK_TIMEOUT_MS", 5_000, minimum=0),
         port=env.integer("PORT", 8000, minimum=1, maximum=65535),
         web_concurrency=env.integer("WEB_CONCURRENCY", 2 * available_cpus() + 1, minimum=1),
-        gunicorn_threads=env.integer("GUNICORN_THREADS", 4, minimum=1),
+        gunicorn_threads=threads,
         gunicorn_timeout=env.integer("GUNICORN_TIMEOUT", 30, minimum=1),
         gunicorn_graceful_timeout=env.integer("GUNICORN_GRACEFUL_TIMEOUT", 20, minimum=1),
         gunicorn_reload=env.boolean("GUNICORN_RELOAD", False),
@@ -132,22 +155,25 @@ def _networks(env: _Env, name: str) -> tuple[str, ...]:
     return items
 
 
-def _database_url(env: _Env) -> DatabaseURL:
-    raw = env.secret("DATABASE_URL")
+def _database_url(env: _Env, name: str, default: DatabaseURL | None = None) -> DatabaseURL:
+    """The URL in `name` (or `name`_FILE); `default` when it is unset and there is one."""
+    raw = env.secret(name)
+    if not raw and default is not None:
+        return default
     if not raw:
-        raise ConfigError("DATABASE_URL is not set (e.g. postgresql://user@db:5432/app)")
+        raise ConfigError(f"{name} is not set (e.g. postgresql://user@db:5432/app)")
     try:
         url = urlsplit(raw)
         port = url.port or 5432
     except ValueError as exc:  # bad port or bracketed host
-        raise ConfigError(f"DATABASE_URL is malformed: {exc}") from None
+        raise ConfigError(f"{name} is malformed: {exc}") from None
     if url.scheme not in SCHEMES:
         raise ConfigError(
-            f"DATABASE_URL is malformed: scheme must be postgresql:// (got {url.scheme or 'none'!r})"
+            f"{name} is malformed: scheme must be postgresql:// (got {url.scheme or 'none'!r})"
         )
     dbname = unquote(url.path.lstrip("/"))
     if not url.hostname or not dbname:
-        raise ConfigError("DATABASE_URL is malformed: it needs a host and a database name")
+        raise ConfigError(f"{name} is malformed: it needs a host and a database name")
     password = env.secret("DATABASE_PASSWORD") or (unquote(url.password) if url.password else None)
     return DatabaseURL(
         host=url.hostname,

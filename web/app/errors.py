@@ -1,7 +1,8 @@
 """Every error leaves as JSON: {"error": slug, "message": text, "details": [...]}.
 
 Bad input is a 4xx that says what was wrong; an unreachable database is a
-fast 503, and a statement cut off by statement_timeout or lock_timeout is a
+fast 503; a request that waited DB_POOL_TIMEOUT for a connection in vain is a
+503 that says so; a statement cut off by statement_timeout or lock_timeout is a
 503 that says which; anything else is a logged 500 with no stack trace in the response.
 """
 
@@ -71,7 +72,16 @@ def row_gone(exc: StaleDataError) -> ResponseReturnValue:
     return error_response(404, "not_found", "the record was deleted by another request")
 
 
-def database_error(exc: OperationalError | PoolTimeoutError) -> ResponseReturnValue:
+def pool_exhausted(exc: PoolTimeoutError) -> ResponseReturnValue:
+    """Every connection of this worker's pool stayed busy for DB_POOL_TIMEOUT seconds."""
+    db.session.rollback()
+    current_app.logger.warning("no free database connection: %s", str(exc).splitlines()[0])
+    return error_response(
+        503, "database_busy", "no database connection came free in time (DB_POOL_TIMEOUT); retry"
+    )
+
+
+def database_error(exc: OperationalError) -> ResponseReturnValue:
     db.session.rollback()
     reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
     timeout = TIMEOUTS.get(getattr(getattr(exc, "orig", None), "pgcode", None) or "")
@@ -94,5 +104,5 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(IntegrityError, integrity_error)
     app.register_error_handler(StaleDataError, row_gone)
     app.register_error_handler(OperationalError, database_error)
-    app.register_error_handler(PoolTimeoutError, database_error)
+    app.register_error_handler(PoolTimeoutError, pool_exhausted)
     app.register_error_handler(Exception, internal_error)

@@ -12,7 +12,7 @@ back onto it is refused at start-up instead (web/container/startup.py), never se
 Behind (or empty) is not ready: this code's tables may not exist yet.
 """
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -41,7 +41,9 @@ def readyz() -> ResponseReturnValue:
         current = current_revisions()
     except SQLAlchemyError as exc:
         cause = getattr(exc, "orig", None) or exc
-        reason = f"database unreachable: {str(cause).splitlines()[0]}"
+        # Named, since requests may reach PostgreSQL through PgBouncer: which one is away?
+        where = current_app.config["SETTINGS"].database
+        reason = f"database unreachable ({where.host}:{where.port}): {str(cause).splitlines()[0]}"
         return jsonify(status="unavailable", reason=reason), 503
     revision = ", ".join(current) or "none"
     if current == heads:

@@ -1,5 +1,7 @@
 """Run by entrypoint.sh before the server: wait for the database, then bring it to the code's head.
 
+It connects to MIGRATION_DATABASE_URL (PostgreSQL itself, even when requests go through
+PgBouncer), checks the connection budget (web/container/connections.py), then migrates.
 The common case, a database already at head, is answered by reading
 alembic_version over a bare psycopg2 connection, without importing Flask,
 SQLAlchemy or Alembic. Only when there is work to do does it run Alembic,
@@ -24,7 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from web.config import ConfigError, Settings, load_settings
+from web.config import ConfigError, DatabaseURL, Settings, load_settings
+from web.container import connections
 from web.container.logging_conf import STARTUP_LOGGER, configure
 from web.container.schema_version import ALEMBIC_INI, code_revisions, database_revisions
 
@@ -35,7 +38,12 @@ logger = logging.getLogger(STARTUP_LOGGER)
 logger.setLevel(logging.INFO)
 
 # Errors that waiting will not cure.
-FATAL_CONNECT_ERRORS = ("password authentication failed", "does not exist", "no pg_hba.conf entry")
+FATAL_CONNECT_ERRORS = (
+    "authentication failed",  # PostgreSQL's "password ...", PgBouncer's "SASL ..."
+    "does not exist",
+    "no pg_hba.conf entry",
+    "no such user",  # PgBouncer, for a user it does not know
+)
 
 
 class StartupError(Exception):
@@ -51,17 +59,28 @@ def first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
-def wait_for_database(settings: Settings) -> Any:
-    """A psycopg2 connection, once the database accepts one; give up after DB_WAIT_TIMEOUT."""
+def wait_for_database(settings: Settings, db: DatabaseURL) -> Any:
+    """A psycopg2 connection to `db` that has answered a query; give up after DB_WAIT_TIMEOUT.
+
+    A query, not only a connection: through PgBouncer, the login is PgBouncer's, and the
+    server (and a wrong database name) is reached at the first query.
+    """
     import psycopg2
 
-    db = settings.database
     kwargs = {"connect_timeout": settings.db_connect_timeout, **db.connect_kwargs()}
     deadline = time.monotonic() + settings.db_wait_timeout
     waiting = False
     while True:
         try:
-            return psycopg2.connect(**kwargs)
+            connection = psycopg2.connect(**kwargs)
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT 1")
+            except psycopg2.Error:
+                connection.close()
+                raise
+            connection.rollback()  # leave no transaction open
+            return connection
         except psycopg2.OperationalError as exc:
             reason = first_line(exc)
             if any(fatal in reason for fatal in FATAL_CONNECT_ERRORS):
@@ -78,6 +97,65 @@ def wait_for_database(settings: Settings) -> Any:
             time.sleep(min(1.0, remaining))
 
 
+def query_on(connection: Any) -> Any:
+    """SQL -> rows, on a psycopg2 connection."""
+
+    def query(sql: str) -> list[tuple]:
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            return cursor.fetchall()
+
+    return query
+
+
+def check_budget(settings: Settings, connection: Any) -> None:
+    """Say what this replica may open against what the server allows; with
+    DB_BUDGET_STRICT, refuse to start when it does not fit."""
+    if settings.through_pooler:
+        db = settings.database
+        log(
+            f"connections: requests go through {db.host}:{db.port} (a pooler); the server "
+            "sees the pooler's pool, sized in its own settings, not this replica's pools"
+        )
+        return
+    budget = connections.budget(settings, query_on(connection))
+    if budget.fits:
+        log(f"connections: {budget.describe()}")
+        return
+    message = (
+        f"the connection budget does not fit: {budget.describe()}. Lower WEB_CONCURRENCY or "
+        "DB_POOL_SIZE, raise max_connections, or put PgBouncer in front (README: Connections)"
+    )
+    if settings.db_budget_strict:
+        raise StartupError(f"{message}; refusing to start (DB_BUDGET_STRICT)")
+    log(f"warning: {message}")
+
+
+def set_role_statement_timeout(settings: Settings, connection: Any) -> None:
+    """Through PgBouncer, make DB_STATEMENT_TIMEOUT_MS this role's default in this database.
+
+    PgBouncer cannot pass the app's per-connection option on (web/app/__init__.py), so
+    PostgreSQL applies the timeout itself to each server connection it opens for the role.
+    Server connections already open keep the value they started with until PgBouncer
+    replaces them (server_lifetime, or a restart of PgBouncer). Migrations are not limited
+    by it: they SET statement_timeout = 0 on their own session (migrations/env.py).
+    """
+    if not settings.through_pooler:
+        return
+    from psycopg2 import sql
+
+    statement = sql.SQL("ALTER ROLE CURRENT_USER IN DATABASE {} SET statement_timeout = {}")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            statement.format(
+                sql.Identifier(settings.migration_database.dbname),
+                sql.Literal(f"{settings.db_statement_timeout_ms}ms"),
+            )
+        )
+    connection.commit()
+    log(f"statement_timeout for requests through the pooler: {settings.db_statement_timeout_ms}ms")
+
+
 def migrate(connection: Any) -> tuple[str, float]:
     """Bring the database to head; (the revision it is at now, seconds waited for the lock)."""
     known, heads = code_revisions()
@@ -86,13 +164,7 @@ def migrate(connection: Any) -> tuple[str, float]:
             f"the migrations have {len(heads)} heads ({', '.join(heads)}); "
             "merge them with `alembic merge` before deploying"
         )
-    with connection.cursor() as cursor:
-
-        def query(sql: str) -> list[tuple]:
-            cursor.execute(sql)
-            return cursor.fetchall()
-
-        current = database_revisions(query)
+    current = database_revisions(query_on(connection))
     connection.close()
     if current == heads:
         log(f"database is at head {', '.join(heads) or '(no migrations)'}; nothing to migrate")
@@ -142,7 +214,12 @@ def main() -> int:
         return 1
     configure(settings.log_format)
     try:
-        connection = wait_for_database(settings)
+        connection = wait_for_database(settings, settings.migration_database)
+        if settings.database != settings.migration_database:
+            # The requests' way in works too: PgBouncer up, the database and user known.
+            wait_for_database(settings, settings.database).close()
+        check_budget(settings, connection)
+        set_role_statement_timeout(settings, connection)
         if settings.migrate_on_start:
             revision, lock_wait = migrate(connection)
         else:

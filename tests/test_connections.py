@@ -1,0 +1,125 @@
+"""The connection budget: pools of a known size, the start-up step's check against the
+server's limits, and MIGRATION_DATABASE_URL for everything that needs a real session."""
+
+import socket
+from pathlib import Path
+
+from tests.fixtures import SERVER, database_url, query, run_in
+from tests.support import PROBE_REVISION, write_probe_revision
+from tests.test_config import assert_one_line_error, settings, startup
+from web.app import engine_options
+from web.container.connections import Budget
+from web.container.schema_version import code_revisions
+
+UNREACHABLE = "postgresql://app@127.0.0.1:1/app"
+
+
+def test_pools_are_sized_from_the_threads_with_no_overflow() -> None:
+    options = engine_options(settings(GUNICORN_THREADS="6", DB_POOL_TIMEOUT="2"))
+    assert (options["pool_size"], options["max_overflow"], options["pool_timeout"]) == (6, 0, 2)
+    assert engine_options(settings(DB_POOL_SIZE="3"))["pool_size"] == 3
+
+
+def test_no_startup_option_through_a_pooler() -> None:
+    """PgBouncer refuses `options` it cannot restore per client; the role default stands in."""
+    direct = engine_options(settings(DB_STATEMENT_TIMEOUT_MS="700"))["connect_args"]
+    assert direct["options"] == "-c statement_timeout=700"
+    pooled = settings(
+        DATABASE_URL="postgresql://app@pgbouncer:6432/app",
+        MIGRATION_DATABASE_URL="postgresql://app@db:5432/app",
+    )
+    assert "options" not in engine_options(pooled)["connect_args"]
+
+
+def test_migration_url_defaults_to_the_database_url_and_shares_its_password() -> None:
+    loaded = settings()
+    assert loaded.migration_database == loaded.database
+    assert not loaded.through_pooler
+    split = settings(
+        DATABASE_URL="postgresql://app@pgbouncer:6432/app",
+        MIGRATION_DATABASE_URL="postgresql://app@db:5432/app",
+        DATABASE_PASSWORD="pw",
+    )
+    assert (split.migration_database.host, split.migration_database.password) == ("db", "pw")
+    assert split.through_pooler
+
+
+def test_the_budget_of_a_16_cpu_host() -> None:
+    budget = Budget(
+        max_connections=100, server_reserved=3, reserved=5, replicas=1, per_worker=8, workers=33
+    )
+    assert (budget.per_replica, budget.share, budget.fits) == (264, 92, False)
+    assert "may open 264 connections (WEB_CONCURRENCY 33 x 2 pools x DB_POOL_SIZE 4)" in (
+        budget.describe()
+    )
+    three = Budget(100, 3, 5, replicas=3, per_worker=8, workers=3)
+    assert (three.per_replica, three.share, three.fits) == (24, 30, True)
+
+
+def test_startup_says_when_the_budget_does_not_fit(test_database: str) -> None:
+    result = startup(MIGRATE_ON_START="false", WEB_CONCURRENCY="33", GUNICORN_THREADS="4")
+    assert result.returncode == 0, result.stderr
+    max_connections = query(test_database, "SHOW max_connections")[0][0]
+    assert "warning: the connection budget does not fit" in result.stderr
+    assert "may open 264 connections" in result.stderr
+    assert f"max_connections {max_connections}" in result.stderr
+
+
+def test_startup_refuses_an_over_budget_replica_when_asked_to(test_database: str) -> None:
+    result = startup(WEB_CONCURRENCY="33", GUNICORN_THREADS="4", DB_BUDGET_STRICT="true")
+    assert_one_line_error(result, "connection budget does not fit", "DB_BUDGET_STRICT")
+
+
+def test_startup_within_budget_says_so(test_database: str) -> None:
+    result = startup(MIGRATE_ON_START="false", WEB_CONCURRENCY="2", DB_BUDGET_STRICT="true")
+    assert result.returncode == 0, result.stderr
+    assert "connections: this replica may open 16 connections" in result.stderr
+
+
+def through_another_host(database: str) -> str:
+    """A URL of `database` on the test server by its IP address: to the start-up step, a
+    host other than the MIGRATION_DATABASE_URL's, as PgBouncer's would be."""
+    return (
+        f"postgresql://{SERVER.user}@{socket.gethostbyname(SERVER.host)}:{SERVER.port}/{database}"
+    )
+
+
+def test_startup_and_migrations_use_the_migration_url(fresh_database: str, app_copy: Path) -> None:
+    """Requests through a pooler: start-up migrates on PostgreSQL itself, sets the role's
+    statement_timeout there, and leaves the pooler's budget to the pooler."""
+    head = next(iter(code_revisions()[1]), None)
+    write_probe_revision(app_copy / "migrations" / "versions", head)
+    result = run_in(
+        app_copy,
+        *("python", "-m", "web.container.startup"),
+        database=fresh_database,
+        DATABASE_URL=through_another_host(fresh_database),
+        MIGRATION_DATABASE_URL=database_url(fresh_database),
+        WEB_CONCURRENCY="33",
+        DB_BUDGET_STRICT="true",
+        DB_STATEMENT_TIMEOUT_MS="1234",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "(a pooler); the server sees the pooler's pool" in result.stderr
+    assert query(fresh_database, "SELECT version_num FROM alembic_version") == [(PROBE_REVISION,)]
+    # The timeout PgBouncer cannot pass on is the role's default in this database instead.
+    defaults = query(
+        fresh_database,
+        "SELECT setconfig FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase"
+        " WHERE d.datname = current_database() AND s.setrole = current_user::regrole",
+    )
+    assert defaults == [(["statement_timeout=1234ms"],)]
+
+
+def test_startup_checks_the_requests_way_in_too(test_database: str) -> None:
+    """A DATABASE_URL other than MIGRATION_DATABASE_URL is tried too: a wrong database in
+    it, or the pooler away, stops start-up, though PostgreSQL itself answers."""
+    direct = {
+        "MIGRATION_DATABASE_URL": database_url(test_database),
+        "MIGRATION_DATABASE_URL_FILE": "",
+    }
+    for url in (through_another_host("no_such_database"), database_url("no_such_database")):
+        wrong = startup(DATABASE_URL=url, **direct)
+        assert_one_line_error(wrong, 'database "no_such_database" does not exist')
+    away = startup(DATABASE_URL=UNREACHABLE, DB_WAIT_TIMEOUT="2", **direct)
+    assert_one_line_error(away, "127.0.0.1:1 not reachable after 2s (DB_WAIT_TIMEOUT)")
