@@ -1,7 +1,7 @@
 #!/bin/sh
 # Write PgBouncer's configuration from the environment, then exec PgBouncer.
 #
-#   DATABASE_HOST, DATABASE_PORT (5432)   where PostgreSQL is
+#   DATABASE_HOST, DATABASE_PORT (5432)   where PostgreSQL is (a host, or a socket folder: /...)
 #   DATABASE_USER                         the role the app logs in as
 #   DATABASE_PASSWORD / _FILE             its password (the app's own secret)
 #   PGBOUNCER_POOL_SIZE (20)              server connections, at most, to PostgreSQL
