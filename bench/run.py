@@ -23,6 +23,7 @@ from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, "/repo")  # the repository, mounted: its shared test helpers
+from bench.table import check, print_rows
 from tests.support import PROBE_MODULE, wait_until, write_probe_revision
 from web.container.schema_version import code_revisions
 
@@ -431,9 +432,6 @@ def print_table(colds, steps, restarts, load, footprint) -> None:
     rss = [m[0] for m in memory]
     pss = [m[1] for m in memory]
 
-    def check(ok: bool) -> str:
-        return "yes" if ok else "NO"
-
     rows = [
         ("migration step, warm (at head)", f"{ours:.3f} s", "<= 0.3 s", check(ours <= 0.3)),
         (
@@ -515,13 +513,7 @@ def print_table(colds, steps, restarts, load, footprint) -> None:
             check(max(rss) <= 80),
         ),
     ]
-    header = ("figure", "measured", "target", "met")
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
-    line = "| " + " | ".join(f"{{:<{w}}}" for w in widths) + " |"
-    print(line.format(*header))
-    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    for row in rows:
-        print(line.format(*row))
+    print_rows(rows)
     print(
         f"\n{ROUNDS} round(s) of wrk -t2 -c16 -d{WRK_SECONDS}s per endpoint, interleaved; medians "
         f"(ratios: median of per-round ratios). {os.cpu_count()} CPUs, load generator included."

@@ -218,3 +218,12 @@ def running(stack: Stack) -> Stack:
     """The stack up and ready (tests that break it restore it themselves or leave it to this)."""
     stack.up()
     return stack
+
+
+@pytest.fixture(scope="module")
+def swarm() -> Iterator[None]:
+    """A single-node swarm for the module's tests, torn down after them (e2e/swarm.py)."""
+    from e2e import swarm as swarm_helpers  # it imports this module: here, not at the top
+
+    with swarm_helpers.swarm():
+        yield
