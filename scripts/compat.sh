@@ -141,7 +141,7 @@ docker rm -f "$old" >/dev/null
 say "applying the working tree's revisions"
 $stack run --rm --no-deps --user "$(id -u):$(id -g)" -e "DATABASE_URL=$direct" \
     -e "MIGRATION_DATABASE_URL=$direct" tools alembic upgrade head ||
-    die "the working tree's revisions fail on the database the code of $name wrote"
+    die "the working tree's revisions do not apply to the database the code of $name wrote (Alembic's error is above)"
 
 say "starting $name on the migrated database, and checking its API again"
 start_old false || die "the code of $name does not start on the migrated database (its log is above)"
