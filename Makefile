@@ -3,7 +3,7 @@
 .DEFAULT_GOAL := help
 .PHONY: help build up down logs shell psql revision migrate downgrade history current heads \
         check sql test lint lock lock-check fmt e2e bench deploy undeploy ps backup restore \
-        lint-migrations e2e-swarm remove-sample lint-deploy
+        lint-migrations e2e-swarm remove-sample lint-deploy compat
 
 COMPOSE ?= docker compose
 DEV      = $(COMPOSE) -f docker-compose.yml -f compose.dev.yml
@@ -68,6 +68,10 @@ check: ## fail when the models and the migrations differ
 
 sql: ## print the SQL an upgrade would run, for review (make sql range=<from>:<to>)
 	$(ALEMBIC) upgrade $(or $(range),head) --sql
+
+# scripts/compat.sh says what it builds, starts and checks, on a throwaway project of its own.
+compat: ## the code of a git ref (default: the merge base with main) against the working tree's revisions: make compat against=v1.2.0
+	sh scripts/compat.sh "$(against)"
 
 test: ## run the test suite against the stack's PostgreSQL (make test args="-k api")
 	$(TOOLS) pytest $(args)
