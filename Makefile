@@ -2,7 +2,7 @@
 # (e2e and bench also use the host's python3 to drive the stack).
 .DEFAULT_GOAL := help
 .PHONY: help build up down logs shell psql revision migrate downgrade history current heads \
-        check sql test lint lock lock-check fmt e2e bench deploy undeploy ps backup restore \
+        check sql backfill test lint lock lock-check fmt e2e bench deploy undeploy ps backup restore \
         lint-migrations e2e-swarm remove-sample lint-deploy compat
 
 COMPOSE ?= docker compose
@@ -44,9 +44,9 @@ shell: ## a shell in the running web container
 psql: ## psql in the database
 	$(COMPOSE) exec db psql -U app app
 
-revision: ## autogenerate a migration from the models: make revision msg="add due date"
+revision: ## autogenerate a migration from the models: make revision msg="add due date" [empty=1]
 	@test -n "$(msg)" || { echo 'error: say what changed: make revision msg="add due date"' >&2; exit 2; }
-	$(ALEMBIC) revision --autogenerate -m "$(msg)"
+	$(ALEMBIC) revision $(if $(empty),,--autogenerate) -m "$(msg)"
 
 migrate: ## apply the migrations up to head
 	$(ALEMBIC) upgrade head
@@ -72,6 +72,11 @@ sql: ## print the SQL an upgrade would run, for review (make sql range=<from>:<t
 # scripts/compat.sh says what it builds, starts and checks, on a throwaway project of its own.
 compat: ## the code of a git ref (default: the merge base with main) against the working tree's revisions: make compat against=v1.2.0
 	sh scripts/compat.sh "$(against)"
+
+# After the deploy, never on start: walks a table in short batches, resuming where a killed
+# run stopped (web/container/backfill.py). Without a name, it lists the backfills.
+backfill: ## run a data migration of migrations/backfills/: make backfill name=<name> [again=1]
+	$(TOOLS) python -m web.container.backfill $(name) $(if $(again),--again)
 
 test: ## run the test suite against the stack's PostgreSQL (make test args="-k api")
 	$(TOOLS) pytest $(args)

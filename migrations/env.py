@@ -12,12 +12,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from logging.config import fileConfig
 
+import alembic_postgresql_enum  # noqa: F401 (on import, autogenerate compares enums' values)
 from alembic import context
+from alembic.autogenerate import renderers
+from alembic_postgresql_enum.operations.add_enum_values import AddEnumValuesOp
 from sqlalchemy import Connection, NullPool, create_engine, text
 
 from web.app import create_app, migration_uri
 from web.app.db import db
 from web.config import ConfigError
+from web.container.backfill import CHECKPOINTS as BACKFILL_CHECKPOINTS
 from web.container.logging_conf import configure as configure_logging
 from web.container.schema_version import MIGRATION_LOCK_KEY
 
@@ -50,6 +54,37 @@ def skip_empty_revision(context, revision, directives) -> None:
         print("No changes in the models; no revision written.")
 
 
+@renderers.dispatch_for(AddEnumValuesOp, replace=True)
+def add_enum_values(autogen_context, op: AddEnumValuesOp) -> list[str]:
+    """An enum gaining values, as plain SQL in the revision: ALTER TYPE ... ADD VALUE changes
+    the type only, never rewrites a table. (The library's own op.add_enum_value puts a value
+    inserted in the middle AFTER its neighbour, not BEFORE.) In an autocommit block: a value
+    cannot be used in the transaction that adds it. IF NOT EXISTS: the block commits on its
+    own, so a rerun of a revision that failed later on finds the value there."""
+    quote = autogen_context.dialect.identifier_preparer.quote
+    enum = f"{quote(op.schema)}.{quote(op.name)}"
+    lines = ["with op.get_context().autocommit_block():"]
+    for index, value in enumerate(op.new_values):
+        if value not in op.old_values:
+            sql = f"ALTER TYPE {enum} ADD VALUE IF NOT EXISTS {literal(value)}"
+            # Before the first existing value that follows it in the model; else at the end.
+            anchor = next((v for v in op.new_values[index + 1 :] if v in op.old_values), None)
+            if anchor is not None:
+                sql += f" BEFORE {literal(anchor)}"
+            lines.append(f"    op.execute({sql!r})")
+    return [*lines, ""]  # the empty line ends the block
+
+
+def literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def include_name(name: str | None, type_: str, parent_names: dict) -> bool:
+    """Autogenerate leaves alone the one table that no model declares on purpose: the
+    backfills' checkpoints, which `make backfill` creates (web/container/backfill.py)."""
+    return not (type_ == "table" and name == BACKFILL_CHECKPOINTS)
+
+
 COMMON = {
     "target_metadata": db.metadata,
     "compare_type": True,
@@ -57,6 +92,7 @@ COMMON = {
     # Each revision commits on its own: a failure leaves the database at the last good one.
     "transaction_per_migration": True,
     "process_revision_directives": skip_empty_revision,
+    "include_name": include_name,
 }
 
 

@@ -71,6 +71,8 @@ class Settings:
     migrate_on_start: bool
     migration_lock_wait_ms: int
     migration_lock_timeout_ms: int
+    backfill_pause_ms: int
+    backfill_lock_timeout_ms: int
     port: int
     web_concurrency: int
     gunicorn_threads: int
@@ -119,6 +121,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         migrate_on_start=env.boolean("MIGRATE_ON_START", True),
         migration_lock_wait_ms=env.integer("MIGRATION_LOCK_WAIT_MS", 300_000, minimum=1),
         migration_lock_timeout_ms=env.integer("MIGRATION_LOCK_TIMEOUT_MS", 5_000, minimum=0),
+        # make backfill (web/container/backfill.py): the pause between two batches, and how
+        # long a batch waits for a row lock before it lets go of its rows and tries again.
+        backfill_pause_ms=env.integer("BACKFILL_PAUSE_MS", 100, minimum=0),
+        backfill_lock_timeout_ms=env.integer("BACKFILL_LOCK_TIMEOUT_MS", 200, minimum=1),
         port=env.integer("PORT", 8000, minimum=1, maximum=65535),
         web_concurrency=env.integer("WEB_CONCURRENCY", 2 * available_cpus() + 1, minimum=1),
         gunicorn_threads=threads,
