@@ -1,0 +1,114 @@
+"""make rehearse's driver (scripts/rehearse.py) against a real PostgreSQL, on a table of its
+own: a blocking index build is flagged, a concurrent one passes, a rewrite is flagged.
+
+Each test runs the driver in a copy of the app whose history is the test's own: a revision
+that creates the table (the base, "already deployed") and the one under rehearsal. The
+size is REHEARSE_TEST_ROWS (`make test` and CI: 1,000,000, the size that the budget of
+1 s is meant for; see the README's "The rehearsal: make rehearse").
+"""
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures import run_in
+from tests.support import write_revision
+
+ROWS = int(os.environ.get("REHEARSE_TEST_ROWS", "1000000"))
+
+TABLE = """
+op.execute(
+    "CREATE TABLE rehearse_items (id bigserial PRIMARY KEY, name text NOT NULL, "
+    "created_at timestamptz NOT NULL DEFAULT now())"
+)
+"""
+
+
+def rehearse(app: Path, database: str, upgrade: str, *args: str):
+    """The driver on `database`, with `upgrade` as the pending revision's body."""
+    versions = app / "migrations" / "versions"
+    for path in versions.glob("*.py"):
+        path.unlink()  # a history of the test's own: no sample, none of yours
+    write_revision(versions, "t_table", None, TABLE, 'op.drop_table("rehearse_items")')
+    write_revision(versions, "t_change", "t_table", upgrade)
+    result = run_in(
+        app,
+        "python",
+        "scripts/rehearse.py",
+        "--known=t_table",
+        f"--rows={ROWS}",
+        *args,
+        database=database,
+    )
+    print(result.stdout, result.stderr)
+    return result
+
+
+def table_row(output: str, table: str = "rehearse_items") -> list[str]:
+    """The report's cells for `table`: name, lock, held s, rewritten, before, during, longest, failed."""
+    line = next(line for line in output.splitlines() if line.strip().startswith(f"{table} "))
+    return line.split()
+
+
+def test_a_plain_index_build_under_writes_is_flagged(fresh_database: str, app_copy: Path) -> None:
+    result = rehearse(
+        app_copy, fresh_database, 'op.execute("CREATE INDEX ix_name ON rehearse_items (name)")'
+    )
+    assert result.returncode == 1, result.stderr
+    assert "OVER BUDGET" in result.stdout
+    cells = table_row(result.stdout)
+    assert cells[1] == "ShareLock"
+    assert float(cells[6]) > 1000  # the longest request, in ms
+    assert "rehearse: write rehearse_items" in result.stdout  # seen waiting
+
+
+def test_the_same_index_built_concurrently_passes(fresh_database: str, app_copy: Path) -> None:
+    concurrently = """
+    with op.get_context().autocommit_block():
+        op.execute("CREATE INDEX CONCURRENTLY ix_name ON rehearse_items (name)")
+    """
+    result = rehearse(app_copy, fresh_database, concurrently)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "rehearse: within budget" in result.stdout
+    cells = table_row(result.stdout)
+    assert cells[1] == "ShareUpdateExclusiveLock"
+    assert cells[3] == "no"  # not rewritten
+    assert cells[7] == "0"  # no failed request
+
+
+def test_a_volatile_default_rewrites_the_table_and_is_flagged(
+    fresh_database: str, app_copy: Path
+) -> None:
+    volatile = 'op.execute("ALTER TABLE rehearse_items ADD COLUMN seen timestamptz DEFAULT clock_timestamp()")'
+    result = rehearse(app_copy, fresh_database, volatile)
+    assert result.returncode == 1, result.stderr
+    cells = table_row(result.stdout)
+    assert cells[1] == "AccessExclusiveLock"
+    assert cells[3] == "yes"  # rewritten
+
+
+def test_a_constant_default_does_not_rewrite(fresh_database: str, app_copy: Path) -> None:
+    constant = 'op.execute("ALTER TABLE rehearse_items ADD COLUMN seen boolean DEFAULT false")'
+    result = rehearse(app_copy, fresh_database, constant, "--rows=1000")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert table_row(result.stdout)[3] == "no"
+
+
+def test_nothing_pending_says_so(fresh_database: str, app_copy: Path) -> None:
+    result = rehearse(app_copy, fresh_database, "pass", "--known=t_table,t_change")
+    assert result.returncode == 0, result.stderr
+    assert "nothing to rehearse" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--rows=0"], "--rows: at least 1"), (["--sample-ms=500"], "--sample-ms: between 1 and 100")],
+)
+def test_bad_input_is_one_clear_line(
+    fresh_database: str, app_copy: Path, args: list[str], message: str
+) -> None:
+    result = rehearse(app_copy, fresh_database, "pass", *args)
+    assert result.returncode == 2
+    assert re.search(re.escape(message), result.stderr.strip().splitlines()[-1])
