@@ -218,7 +218,7 @@ VALUES = {
     ("B", None): "i % 2 = 0",
     ("D", "date"): "current_date - (i % 3650)::int",
     ("D", "time"): "time '00:00' + (i % 86400) * interval '1 second'",
-    ("D", None): "now() - i * interval '1 second'",  # timestamp, timestamptz
+    ("D", None): "now() - (i % 100000000) * interval '1 second'",  # timestamp(tz), 3 years
     ("T", None): "i * interval '1 second'",
     ("E", None): "(enum_range(NULL::{type}))[1 + i % cardinality(enum_range(NULL::{type}))]",
     ("U", "uuid"): "md5({literal} || i)::uuid",
@@ -279,7 +279,8 @@ def plan_values(tables: list[Table]) -> list[Table]:
 
 
 def insert_statement(table: Table, rows: str, references: dict[str, str]) -> sql.Composed:
-    """INSERT of generated rows; `rows` is a FROM item that yields the row numbers as `i`."""
+    """INSERT of generated rows; `rows` is a FROM item that yields the row numbers as `i`.
+    Executed without parameters: the values' `%` is the modulo operator, not a placeholder."""
     values = {**table.values, **references}
     if not values:  # nothing but defaults
         return sql.SQL("INSERT INTO {} SELECT FROM {}").format(
@@ -297,10 +298,10 @@ def fill(connection, tables: list[Table], rows: int) -> None:
     for table in tables:
         started = time.monotonic()
         with connection.cursor() as cursor:
-            rows_sql = "generate_series(1, %s) AS s(i)"
+            rows_sql = f"generate_series(1, {int(rows)}) AS s(i)"
             statement = insert_statement(table, rows_sql, table.fill_references)
             try:
-                cursor.execute(statement, (rows,))
+                cursor.execute(statement)
             except psycopg2.Error as exc:
                 raise RehearsalError(
                     f"cannot fill {table.name}: {str(exc).strip().splitlines()[0]}"
@@ -336,7 +337,8 @@ class Traffic:
                 self.threads.append(
                     threading.Thread(target=self.run, args=(table, kind), daemon=True)
                 )
-        self.next_row = 10**12  # rows inserted by traffic: numbers the fill never used
+        # Rows inserted by traffic: numbers no fill reaches, within an integer column's range.
+        self.next_row = 2_000_000_000
         self.lock = threading.Lock()
 
     def start(self) -> None:
@@ -353,10 +355,10 @@ class Traffic:
             self.next_row += 1
             return self.next_row
 
-    def statement(self, table: Table, kind: str) -> tuple[sql.Composable, tuple]:
+    def statement(self, table: Table, kind: str) -> tuple[sql.Composable, tuple | None]:
         if kind == "write":
-            one_row = "(SELECT %s::bigint AS i) AS s"
-            return insert_statement(table, one_row, table.traffic_references), (self.row_number(),)
+            one_row = f"(SELECT {self.row_number()}::bigint AS i) AS s"
+            return insert_statement(table, one_row, table.traffic_references), None
         if table.primary_key is None:
             return sql.SQL("SELECT * FROM {} LIMIT 1").format(sql.Identifier(table.name)), ()
         return (
@@ -460,6 +462,7 @@ class TableReport:
     during: list[float] = field(default_factory=list)
     longest: float = 0.0
     failed: int = 0
+    errors: dict[str, int] = field(default_factory=dict)  # error -> requests that ended in it
 
 
 @dataclass
@@ -535,6 +538,8 @@ def summarise(
             report.during.append(request.seconds)
             report.longest = max(report.longest, request.seconds)
             report.failed += request.error is not None
+            if request.error is not None:
+                report.errors[request.error] = report.errors.get(request.error, 0) + 1
             result.failed += request.error is not None
             result.over_budget += request.seconds > max_wait
     result.tables = [tables[name] for name in sorted(tables)]
@@ -588,6 +593,9 @@ def render(report: RevisionReport, max_wait: float, interval: float) -> str:
             "  "
             + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         )
+    for table in report.tables:
+        for error, count in table.errors.items():
+            lines.append(f"  failed on {table.table}: {count} x {error}")
     if report.waited:
         lines.append("  waited for a lock (seen in pg_stat_activity):")
         for who, (count, longest, query) in sorted(report.waited.items()):
@@ -792,7 +800,10 @@ def rehearse(args: argparse.Namespace) -> int:
             connect_args={"application_name": MIGRATION_APP},
         )
         config.attributes["connection"] = engine
-        if not args.restored:
+        if args.restored:
+            with control.cursor() as cursor:
+                cursor.execute("ANALYZE")  # pg_restore leaves the planner without statistics
+        else:
             for head in heads:
                 command.upgrade(config, head)
             fill(control, plan_values(read_tables(control)), args.rows)

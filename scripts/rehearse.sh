@@ -29,7 +29,10 @@ else
     base="--known=$known"
 fi
 
-trap 'stack down -v --remove-orphans --timeout 5 >/dev/null 2>&1' EXIT
+# The driver's container first: after Ctrl-C it may still be stopping, and the network
+# cannot be removed while it is attached.
+driver="$project-driver"
+trap 'docker rm -f "$driver" >/dev/null 2>&1; stack down -v --remove-orphans --timeout 5 >/dev/null 2>&1' EXIT
 trap 'exit 130' INT TERM
 stack up -d --wait db
 if [ -n "${file:-}" ]; then
@@ -40,5 +43,5 @@ if [ -n "${file:-}" ]; then
         --single-transaction --exit-on-error <"$file"
 fi
 # Not exec: the trap removes the stack when the driver ends.
-stack run --rm --no-deps --user "$(id -u):$(id -g)" tools python scripts/rehearse.py "$base" \
+stack run --rm --no-deps --name "$driver" --user "$(id -u):$(id -g)" tools python scripts/rehearse.py "$base" \
     ${rows:+--rows="$rows"} ${max_wait:+--max-wait-ms="$max_wait"} ${max_failed:+--max-failed="$max_failed"}
