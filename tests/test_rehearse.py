@@ -153,3 +153,13 @@ def test_fills_any_table_from_its_catalog(fresh_database: str, app_copy: Path) -
         "(SELECT count(DISTINCT owner) FROM rehearse_pets WHERE id <= 5000)",
     )
     assert counts == [(counts[0][0], 5000)] and counts[0][0] >= 5000
+
+
+def test_a_failing_revision_is_reported_and_ends_the_rehearsal(
+    fresh_database: str, app_copy: Path
+) -> None:
+    result = rehearse(app_copy, fresh_database, 'op.execute("SELECT 1 / 0")', "--rows=1000")
+    assert result.returncode == 1
+    assert "revision t_change: failed: " in result.stdout
+    assert "division by zero" in result.stdout
+    assert "OVER BUDGET: revision t_change failed" in result.stdout
