@@ -79,7 +79,8 @@ WHERE a.application_name = %s AND l.locktype = 'relation'
   AND c.relname <> 'alembic_version'
 """
 WAITING_QUERY = """
-SELECT application_name, left(query, 120), extract(epoch FROM clock_timestamp() - query_start)
+SELECT application_name, left(query, 120),
+       extract(epoch FROM clock_timestamp() - coalesce(query_start, clock_timestamp()))
 FROM pg_stat_activity
 WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()
 """
@@ -340,6 +341,7 @@ class Traffic:
         # Rows inserted by traffic: numbers no fill reaches, within an integer column's range.
         self.next_row = 2_000_000_000
         self.lock = threading.Lock()
+        self.keys: dict[str, list] = {}  # table -> primary keys to read (load_keys)
 
     def start(self) -> None:
         for thread in self.threads:
@@ -393,7 +395,6 @@ class Traffic:
 
     def load_keys(self, connection, tables: list[Table]) -> None:
         """Primary keys to read, a sample of up to 1,000 per table."""
-        self.keys: dict[str, list] = {}
         with connection.cursor() as cursor:
             for table in tables:
                 if table.primary_key is None:
@@ -425,6 +426,8 @@ class Sample:
 
 
 class Sampler:
+    """Reads pg_locks and pg_stat_activity every `interval` seconds, on its own connection."""
+
     def __init__(self, connection, interval: float) -> None:
         self.connection, self.interval = connection, interval
         self.samples: list[Sample] = []
@@ -444,6 +447,13 @@ class Sampler:
                 self.samples.append(Sample(at, locks, waiting))
                 due = max(due + self.interval, time.monotonic())
                 self.stopping.wait(max(0.0, due - time.monotonic()))
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=5)
 
     def between(self, start: float, end: float) -> list[Sample]:
         return [sample for sample in self.samples if start <= sample.at <= end]
@@ -619,7 +629,8 @@ def say(message: str) -> None:
 
 
 @contextmanager
-def running(*workers) -> Iterator[None]:
+def running(*workers: Traffic | Sampler) -> Iterator[None]:
+    """Start the workers; stop them however the block ends."""
     for worker in workers:
         worker.start()
     try:
@@ -627,18 +638,6 @@ def running(*workers) -> Iterator[None]:
     finally:
         for worker in workers:
             worker.stop()
-
-
-class SamplerWorker:
-    def __init__(self, sampler: Sampler) -> None:
-        self.sampler = sampler
-
-    def start(self) -> None:
-        self.sampler.thread.start()
-
-    def stop(self) -> None:
-        self.sampler.stopping.set()
-        self.sampler.thread.join(timeout=5)
 
 
 def table_files(connection) -> dict[str, int]:
@@ -814,7 +813,7 @@ def rehearse(args: argparse.Namespace) -> int:
         traffic = Traffic(connect, tables, args.rate, args.max_wait_ms + 1000)
         traffic.load_keys(control, tables)
         sampler = Sampler(connect("rehearse: sampler"), args.sample_ms / 1000)
-        with closing(sampler.connection), running(traffic, SamplerWorker(sampler)):
+        with closing(sampler.connection), running(traffic, sampler):
             reports = apply_each(
                 config, pending, control=control, traffic=traffic, sampler=sampler, args=args
             )
