@@ -3,7 +3,7 @@
 .DEFAULT_GOAL := help
 .PHONY: help build up down logs shell psql revision migrate downgrade history current heads \
         check sql backfill test lint lock lock-check fmt e2e bench deploy undeploy ps backup restore \
-        lint-migrations e2e-swarm remove-sample lint-deploy compat
+        lint-migrations e2e-swarm remove-sample lint-deploy compat rehearse
 
 COMPOSE ?= docker compose
 DEV      = $(COMPOSE) -f docker-compose.yml -f compose.dev.yml
@@ -85,6 +85,10 @@ lint-migrations: ## squawk on the SQL of migrations not on main (since=<git ref>
 	@files="$$(git diff --name-only --diff-filter=A $(or $(since),main)...HEAD -- migrations/versions; \
 		git ls-files --others --exclude-standard migrations/versions)"; \
 	$(TOOLS) python scripts/lint_migrations.py $(if $(all),--all,$$files)
+
+rehearse: ## the pending migrations under traffic, on a throwaway copy: make rehearse [rows=N] [file=<backup>] [against=<git ref>]
+	rows="$(rows)" file="$(file)" against="$(against)" max_wait="$(max_wait)" max_failed="$(max_failed)" \
+		sh scripts/rehearse.sh
 
 lint: ## ruff (lint and format check) and hadolint
 	$(TOOLS) sh -c 'ruff check . && ruff format --check . && hadolint Dockerfile bench/Dockerfile pgbouncer/Dockerfile'

@@ -1,0 +1,48 @@
+#!/bin/sh
+# make rehearse [rows=N] [file=<backup>] [against=<git ref>] [max_wait=MS] [max_failed=N]:
+# apply the pending revisions under traffic on a throwaway stack and report what each one
+# did to that traffic (scripts/rehearse.py does the work). The stack is a compose project
+# of its own, with its own volume, removed at the end, also on failure or Ctrl-C.
+set -eu
+cd "$(dirname "$0")/.."
+
+fail() { echo "error: $*" >&2; exit 2; }
+
+# The driver runs in the tools image `make build` makes (the repository is mounted, so the
+# code is the working tree's), on the throwaway project's network.
+tools_image=$(docker compose --profile tools config --images | grep -e '-tools:') ||
+    fail "no tools image in docker compose's configuration"
+project="$(basename "$PWD" | tr -c 'a-z0-9_\n-' '_')-rehearse"
+stack() { REHEARSE_TOOLS_IMAGE=$tools_image docker compose --progress quiet -p "$project" \
+    -f docker-compose.yml -f scripts/rehearse.compose.yml "$@"; }
+
+# What is pending: after a backup's revision, or after the revisions of a git ref (by
+# default where this branch left main: what a deploy of it would apply).
+if [ -n "${file:-}" ]; then
+    [ -f "$file" ] || fail "$file: no such file"
+    base="--restored"
+else
+    ref=${against:-$(git merge-base main HEAD 2>/dev/null || git merge-base origin/main HEAD 2>/dev/null)} ||
+        fail "no merge base with main: say what production runs: make rehearse against=<git ref>"
+    git rev-parse --quiet --verify "$ref^{commit}" >/dev/null || fail "$ref: not a git ref"
+    known=$(git grep -h -E "^revision\b" "$ref" -- migrations/versions |
+        sed -n 's/^revision[^=]*= *["'\'']\([0-9a-zA-Z_]*\)["'\''].*/\1/p' | paste -s -d, -)
+    base="--known=$known"
+fi
+
+# The driver's container first: after Ctrl-C it may still be stopping, and the network
+# cannot be removed while it is attached.
+driver="$project-driver"
+trap 'docker rm -f "$driver" >/dev/null 2>&1; stack down -v --remove-orphans --timeout 5 >/dev/null 2>&1' EXIT
+trap 'exit 130' INT TERM
+stack up -d --wait db
+if [ -n "${file:-}" ]; then
+    # The same checks and the same one-transaction restore as `make restore`.
+    toc=$(stack exec -T db pg_restore --list <"$file" 2>&1) || fail "$file is not a pg_dump custom-format archive"
+    echo "$toc" | grep -q "TABLE DATA public alembic_version" || fail "$file is not a backup of this app"
+    stack exec -T db pg_restore --username app --dbname app --no-owner \
+        --single-transaction --exit-on-error <"$file"
+fi
+# Not exec: the trap removes the stack when the driver ends.
+stack run --rm --no-deps --name "$driver" --user "$(id -u):$(id -g)" tools python scripts/rehearse.py "$base" \
+    ${rows:+--rows="$rows"} ${max_wait:+--max-wait-ms="$max_wait"} ${max_failed:+--max-failed="$max_failed"}
