@@ -39,13 +39,14 @@ def main() -> None:
             runs.append({**summary, "state": update_state()})
     seconds = statistics.median(run["seconds"] for run in runs)
     failed = sum(len(run["failures"]) for run in runs)
+    each = ", ".join(f"{run['seconds']:.1f}" for run in runs)
     completed = sum(run["state"] == "completed" for run in runs)
     served = sum(run["reads"] + run["writes"] for run in runs)
     print_rows(
         [
             (
                 f"rolling deploy on swarm, 3 replicas (median of {ROLLOUTS})",
-                f"{seconds:.1f} s ({', '.join(f'{r["seconds"]:.1f}' for r in runs)})",
+                f"{seconds:.1f} s ({each})",
                 f"<= {GOAL_SECONDS} s",
                 check(seconds <= GOAL_SECONDS),
             ),
