@@ -232,7 +232,7 @@ def roll_out(tag: str) -> dict:
     with Traffic() as traffic:
         started = time.monotonic()
         deploy(tag)
-        wait_until(lambda: update_state() in SETTLED, f"{tag} rollout", timeout=300, interval=1)
+        wait_until(lambda: update_state() in SETTLED, f"{tag} rollout", timeout=300, interval=0.25)
         seconds = time.monotonic() - started
         time.sleep(3)
     summary = {**traffic.summary, "seconds": seconds}
