@@ -298,10 +298,15 @@ def run_wrk(*args: str, check: bool = True) -> str:
 # Counts PostgreSQL's client connections every 0.5 s on one psql session (\watch), so
 # that sampling costs next to nothing beside the load it watches: those on its socket
 # (PgBouncer's, not counting this session) and those over TCP (web straight to PostgreSQL).
+# The sampling session is named bench-watch (its application_name), and not counted.
 WATCH_CONNECTIONS = (
-    "SELECT count(*) FILTER (WHERE client_addr IS NULL AND pid <> pg_backend_pid()), "
+    "SELECT count(*) FILTER (WHERE client_addr IS NULL), "
     "count(*) FILTER (WHERE client_addr IS NOT NULL) "
-    "FROM pg_stat_activity WHERE backend_type = 'client backend'\n\\watch 0.5\n"
+    "FROM pg_stat_activity WHERE backend_type = 'client backend' "
+    "AND application_name <> 'bench-watch'\n\\watch 0.5\n"
+)
+END_WATCH = (
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'bench-watch'"
 )
 
 
@@ -309,7 +314,7 @@ def with_peak_connections(measure: Callable[[], dict]) -> dict:
     """measure()'s figures, and the most server connections seen while it ran, by way in."""
     db = compose("ps", "-q", "db").strip()
     watch = subprocess.Popen(
-        ["docker", "exec", "-i", db, "psql", "-U", "app", "-d", "app", "-tAq"],
+        ["docker", "exec", "-i", "-e", "PGAPPNAME=bench-watch", db, "psql", "-U", "app", "-tAq"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -320,7 +325,8 @@ def with_peak_connections(measure: Callable[[], dict]) -> dict:
     try:
         figures = measure()
     finally:
-        watch.terminate()
+        # Ending `docker exec` would leave psql running in the container: end its session.
+        compose("exec", "-T", "db", "psql", "-U", "app", "-tAqc", END_WATCH)
         out = watch.communicate(timeout=30)[0]
     samples = [tuple(map(int, line.split("|"))) for line in out.split() if "|" in line]
     return {
@@ -523,7 +529,7 @@ def print_table(colds, steps, restarts, load, footprint) -> None:
         *pgbouncer_rows(rps, lat, peak),
         (
             "non-2xx responses under load",
-            str(sum(errors.values())),
+            " ".join([str(sum(errors.values())), *(f"{n}: {e}" for n, e in errors.items() if e)]),
             "0",
             check(sum(errors.values()) == 0),
         ),

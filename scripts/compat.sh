@@ -36,18 +36,7 @@ die() {
 }
 
 # --- which code is "old" -----------------------------------------------------------------
-if [ -z "$ref" ]; then
-    main=$(git rev-parse -q --verify main || git rev-parse -q --verify origin/main) ||
-        die "no branch main to take the merge base with; say which code to check: make compat against=<git ref>"
-    base=$(git merge-base HEAD "$main")
-    # On main itself the merge base is HEAD: take main as it was before the last commit
-    # (for a merge, its first parent: main before the merge).
-    if [ "$base" = "$(git rev-parse HEAD)" ]; then
-        ref=HEAD~1
-    else
-        ref=$(git rev-parse --short "$base")
-    fi
-fi
+[ -n "$ref" ] || ref=$(sh scripts/base_ref.sh) || exit 2
 commit=$(git rev-parse -q --verify "$ref^{commit}") ||
     die "unknown git ref: $ref (a branch, tag or commit: make compat against=v1.2.0)"
 name="$ref ($(git rev-parse --short "$commit"))"

@@ -22,8 +22,7 @@ if [ -n "${file:-}" ]; then
     [ -f "$file" ] || fail "$file: no such file"
     base="--restored"
 else
-    ref=${against:-$(git merge-base main HEAD 2>/dev/null || git merge-base origin/main HEAD 2>/dev/null)} ||
-        fail "no merge base with main: say what production runs: make rehearse against=<git ref>"
+    ref=${against:-$(sh scripts/base_ref.sh)} || exit 2
     git rev-parse --quiet --verify "$ref^{commit}" >/dev/null || fail "$ref: not a git ref"
     known=$(git grep -h -E "^revision\b" "$ref" -- migrations/versions |
         sed -n 's/^revision[^=]*= *["'\'']\([0-9a-zA-Z_]*\)["'\''].*/\1/p' | paste -s -d, -)

@@ -53,6 +53,23 @@ def backfill(app: Path, database: str, *args: str) -> subprocess.CompletedProces
     )
 
 
+def start(app: Path, database: str) -> subprocess.Popen:
+    """The probe backfill, running in the background (its output: stdout, then stderr)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "web.container.backfill", "probe"],
+        cwd=app,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={
+            **os.environ,
+            "DATABASE_URL": database_url(database),
+            "PYTHONPATH": str(app),
+            **FAST,
+        },
+    )
+
+
 def checkpoint(database: str) -> tuple:
     """(rows done, finished?) of the backfill `probe`; (0, False) before its first run."""
     if query(database, "SELECT to_regclass('backfill_checkpoints')") == [(None,)]:
@@ -101,19 +118,7 @@ def test_a_killed_backfill_resumes_and_does_every_row_once(
     traffic.start()
 
     # First run: killed (SIGKILL: no clean-up of any kind) somewhere in the middle.
-    first = subprocess.Popen(
-        [sys.executable, "-m", "web.container.backfill", "probe"],
-        cwd=probe,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={
-            **os.environ,
-            "DATABASE_URL": database_url(fresh_database),
-            "PYTHONPATH": str(probe),
-            **FAST,
-        },
-    )
+    first = start(probe, fresh_database)
     try:
         wait_until(
             lambda: checkpoint(fresh_database)[0] >= ROWS // 4,
@@ -136,19 +141,7 @@ def test_a_killed_backfill_resumes_and_does_every_row_once(
     holder.autocommit = False
     with holder.cursor() as cursor:
         cursor.execute("SELECT 1 FROM backfill_probe WHERE id = %s FOR UPDATE", (locked_row,))
-    second = subprocess.Popen(
-        [sys.executable, "-m", "web.container.backfill", "probe"],
-        cwd=probe,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={
-            **os.environ,
-            "DATABASE_URL": database_url(fresh_database),
-            "PYTHONPATH": str(probe),
-            **FAST,
-        },
-    )
+    second = start(probe, fresh_database)
     try:
         wait_until(
             lambda: checkpoint(fresh_database)[0] >= locked_row - 2 * BATCH,
