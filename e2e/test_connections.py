@@ -176,8 +176,11 @@ def test_pgbouncer_restart_under_traffic_fails_fast_then_recovers(running: Stack
     assert statuses <= {200, 201, 503}, statuses
     assert 503 in statuses, "the outage was not observed"
     assert {slug for _, status, _, slug in results if status == 503} == {"database_unavailable"}
-    slowest = max(took for _, _, took, _ in results)
-    assert slowest < 5, f"a request hung for {slowest:.1f}s while PgBouncer was away"
+    # A request tries at most twice (its pooled connection, then a new one), each attempt
+    # bounded by DB_CONNECT_TIMEOUT (3 s): one that began as PgBouncer stopped may spend
+    # one timeout on it, then succeed or fail on the second. Nothing waits longer.
+    slowest = max(results, key=lambda result: result[2])
+    assert slowest[2] < 2 * 3 + 1, f"a request hung while PgBouncer was away: {slowest}"
     # Within 5 s of PgBouncer being healthy again, every request succeeds.
     after = [status for sent, status, _, _ in results if sent > back + 5]
     assert after and set(after) <= {200, 201}, after

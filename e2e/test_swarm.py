@@ -20,9 +20,9 @@ from e2e.swarm import (
 from tests.support import PROBE_REVISION
 
 
-def test_rolling_schema_change_without_a_failed_request_then_a_failed_migration_rolls_back() -> (
-    None
-):
+def test_rolling_schema_change_without_a_failed_request_then_a_failed_migration_rolls_back(
+    swarm: None,
+) -> None:
     release_with_probe("swarm-v1")
     release_with_revision(
         "swarm-v1",

@@ -32,7 +32,7 @@ def server_connections() -> int:
     return int(psql("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"))
 
 
-def test_a_rolling_update_under_load_stays_within_the_connection_budget(swarm) -> None:
+def test_a_rolling_update_under_load_stays_within_the_connection_budget(swarm: None) -> None:
     release_with_probe("swarm-v1")
     # v2: the same code under a new tag, which is all a rolling update needs.
     subprocess.run(["docker", "tag", f"{IMAGE}:swarm-v1", f"{IMAGE}:swarm-v2"], check=True)
