@@ -28,6 +28,20 @@ app = create_app()
 marks = pathlib.Path(os.environ["EXIT_MARKS"])
 atexit.register(lambda: (marks / str(os.getpid())).write_text("flushed"))
 """
+# The same, with each worker held for BOOT_DELAY seconds right after its fork, before
+# gunicorn has given it its signal handlers; it notes when it went on.
+BOOT_DELAY = 0.5
+APP_WITH_A_SLOW_BOOT = f"""{APP_WITH_AN_EXIT_HANDLER}
+import time
+def slow_boot():
+    time.sleep({BOOT_DELAY})
+    (marks / f"booted-{{os.getpid()}}").write_text(str(time.time()))
+os.register_at_fork(after_in_child=slow_boot)
+"""
+# The same, with each worker failing to boot (3 is gunicorn's exit status for that).
+APP_WITH_A_FAILED_BOOT = f"""{APP_WITH_AN_EXIT_HANDLER}
+os.register_at_fork(after_in_child=lambda: os._exit(3))
+"""
 
 
 def answers(url: str) -> bool:
@@ -50,43 +64,97 @@ def children(pid: int) -> set[int]:
     return found
 
 
-def test_exit_handlers_run_in_every_worker_on_sigterm(tmp_path: Path, test_database: str) -> None:
-    (tmp_path / "exit_handler_app.py").write_text(APP_WITH_AN_EXIT_HANDLER)
-    marks = tmp_path / "marks"
-    marks.mkdir()
-    server = subprocess.Popen(
+def serve_with_exit_marks(
+    app_source: str, folder: Path, database: str, workers: int = WORKERS
+) -> subprocess.Popen:
+    """gunicorn with the image's settings, serving `app_source`; each worker's exit
+    handler writes a file named after its pid to folder/marks."""
+    (folder / "exit_handler_app.py").write_text(app_source)
+    (folder / "marks").mkdir()
+    return subprocess.Popen(
         ["gunicorn", "--config", "python:web.container.gunicorn_conf", "exit_handler_app:app"],
-        cwd=tmp_path,
+        cwd=folder,
         env={
             **os.environ,
-            "PYTHONPATH": f"{ROOT}{os.pathsep}{tmp_path}",
-            "DATABASE_URL": database_url(test_database),
-            "EXIT_MARKS": str(marks),
-            "WEB_CONCURRENCY": str(WORKERS),
+            "PYTHONPATH": f"{ROOT}{os.pathsep}{folder}",
+            "DATABASE_URL": database_url(database),
+            "EXIT_MARKS": str(folder / "marks"),
+            "WEB_CONCURRENCY": str(workers),
             "PORT": str(PORT),
         },
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def stop(server: subprocess.Popen) -> tuple[float, str]:
+    """SIGTERM to the master: (seconds until it exited, its output)."""
+    stopping = time.monotonic()
+    server.send_signal(signal.SIGTERM)
+    try:
+        output = server.communicate(timeout=30)[0]
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    return time.monotonic() - stopping, output
+
+
+def test_exit_handlers_run_in_every_worker_on_sigterm(tmp_path: Path, test_database: str) -> None:
+    server = serve_with_exit_marks(APP_WITH_AN_EXIT_HANDLER, tmp_path, test_database)
     try:
         wait_until(lambda: answers(f"http://127.0.0.1:{PORT}/healthz"), "gunicorn serving")
         workers = wait_until(
             lambda: (found := children(server.pid)) and len(found) == WORKERS and found,
             f"{WORKERS} workers",
         )
-        stopping = time.monotonic()
-        server.send_signal(signal.SIGTERM)
+    finally:
+        took, output = stop(server)
+    assert server.returncode == 0, output
+    flushed = {int(path.name) for path in (tmp_path / "marks").iterdir()}
+    assert workers <= flushed, (workers, flushed, output)
+    assert took < 5, f"stopping took {took:.1f}s"
+
+
+def test_a_stop_while_workers_boot_is_not_lost(tmp_path: Path, test_database: str) -> None:
+    """SIGTERM reaching a worker before gunicorn has set its handlers still stops it.
+
+    Without pre_fork/post_fork in gunicorn_conf.py, the worker's copy of the master's
+    handler swallows the signal, and the stop takes GUNICORN_GRACEFUL_TIMEOUT (20 s).
+    """
+    server = serve_with_exit_marks(APP_WITH_A_SLOW_BOOT, tmp_path, test_database)
+    try:
+        workers = wait_until(lambda: children(server.pid), "a worker forked", interval=0.01)
+    finally:
+        signalled = time.time()
+        took, output = stop(server)
+    marks = tmp_path / "marks"
+    woke = [float(path.read_text()) for path in marks.glob("booted-*")]
+    assert any(at > signalled for at in woke), "the signal came after the workers booted"
+    assert server.returncode == 0, output
+    assert took < 5, f"stopping took {took:.1f}s\n{output}"
+    flushed = {int(path.name) for path in marks.iterdir() if path.name.isdigit()}
+    assert workers <= flushed, (workers, flushed, output)
+
+
+def test_a_worker_that_fails_to_boot_stops_the_server_with_its_status(
+    tmp_path: Path, test_database: str
+) -> None:
+    """The master's quick exit (on_exit in gunicorn_conf.py) keeps gunicorn's exit status.
+
+    One worker: with more, gunicorn 27 raises the second failure out of its own halt().
+    """
+    server = serve_with_exit_marks(APP_WITH_A_FAILED_BOOT, tmp_path, test_database, workers=1)
+    try:
         output = server.communicate(timeout=30)[0]
-        took = time.monotonic() - stopping
     finally:
         if server.poll() is None:
             server.kill()
             server.wait()
-    assert server.returncode == 0, output
-    flushed = {int(path.name) for path in marks.iterdir()}
-    assert workers <= flushed, (workers, flushed, output)
-    assert took < 5, f"stopping took {took:.1f}s"
+    assert server.returncode == 3, output
+    assert "Worker failed to boot" in output
+    assert "Shutting down: Master" in output  # its last line was written
 
 
 def test_metrics_add_up_every_worker(tmp_path: Path, test_database: str) -> None:
