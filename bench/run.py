@@ -56,6 +56,11 @@ PROXY_IMAGE = f"{PROJECT}-proxy:latest"
 CADDY_IMAGE = os.environ.get("CADDY_IMAGE") or "caddy:2"
 # The same image and settings, with requests straight to PostgreSQL instead of PgBouncer.
 DIRECT_SERVER = f"{PROJECT}-direct"
+# The floor under a warm restart: Docker restarting a bare Python HTTP server on the same
+# network, killed at once (SIGKILL), in the same rounds as web's restarts.
+FLOOR = f"{PROJECT}-floor"
+# Started beside the stack with `docker run`; removed at the end.
+SIDE_CONTAINERS = (DEFAULT_SERVER, PLAIN_SERVER, DIRECT_SERVER, PROXY, FLOOR)
 COMPOSE = [
     "docker",
     "compose",
@@ -191,6 +196,26 @@ def warm_restart() -> float:
     compose("restart", "web")
     wait_ready()
     return time.monotonic() - start
+
+
+def floor_restart() -> float:
+    """Seconds for Docker to restart FLOOR until it answers: what no app can go under."""
+    start = time.monotonic()
+    run("docker", "restart", FLOOR)
+    wait_until(lambda: answers(f"http://{FLOOR}:8000/"), FLOOR, interval=0.01)
+    return time.monotonic() - start
+
+
+def restarts_beside_the_floor() -> tuple[list[float], list[float]]:
+    """RESTARTS warm restarts of web, each followed by one of FLOOR."""
+    options = ["--name", FLOOR, "--network", NETWORK, "--stop-signal", "SIGKILL"]
+    run("docker", "run", "-d", *options, BASE_IMAGE, "python", "-m", "http.server", "8000")
+    wait_until(lambda: answers(f"http://{FLOOR}:8000/"), FLOOR)
+    webs, floors = [], []
+    for _ in range(RESTARTS):
+        webs.append(warm_restart())
+        floors.append(floor_restart())
+    return webs, floors
 
 
 def migrate_step() -> dict[str, list[float]]:
@@ -390,14 +415,14 @@ def main() -> None:
         colds = [cold_start() for _ in range(COLD_STARTS)]
         log(f"migration step x{MIGRATE_RUNS}, interleaved with plain Alembic and Flask-Migrate")
         steps = migrate_step()
-        log(f"warm restarts x{RESTARTS}")
-        restarts = [warm_restart() for _ in range(RESTARTS)]
+        log(f"warm restarts x{RESTARTS}, each beside Docker's restart of a bare server")
+        restarts = restarts_beside_the_floor()
         log(f"throughput: {ROUNDS} round(s) of {WRK_SECONDS}s per endpoint")
         load = throughput()
         memory = worker_memory()
         growth = image_growth_mb()
     finally:
-        run("docker", "rm", "-f", DEFAULT_SERVER, PLAIN_SERVER, DIRECT_SERVER, PROXY, check=False)
+        run("docker", "rm", "-f", *SIDE_CONTAINERS, check=False)
         detach()
         compose("down", "-v", "--remove-orphans", check=False)
     print_table(colds, steps, restarts, load, (memory, growth))
@@ -425,6 +450,7 @@ def pgbouncer_rows(rps: dict, lat: dict, peak: dict) -> list[tuple[str, str, str
 
 def print_table(colds, steps, restarts, load, footprint) -> None:
     memory, growth = footprint
+    restarts, floors = restarts  # web's, and Docker's own (the floor), in the same rounds
     ours, alembic, flask_migrate = (median(times) for times in steps.values())
     rps = {name: median([r["rps"] for r in runs]) for name, runs in load.items()}
     lat = {
@@ -468,6 +494,12 @@ def print_table(colds, steps, restarts, load, footprint) -> None:
             f"{median(restarts):.2f} s",
             "<= 1.5 s",
             check(median(restarts) <= 1.5),
+        ),
+        (
+            "  Docker's own restart of a bare Python HTTP server, same rounds",
+            f"{median(floors):.2f} s",
+            "report",
+            "",
         ),
         (
             "cold start to ready (fresh volume)",

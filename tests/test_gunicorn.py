@@ -88,16 +88,21 @@ def serve_with_exit_marks(
     )
 
 
-def stop(server: subprocess.Popen) -> tuple[float, str]:
-    """SIGTERM to the master: (seconds until it exited, its output)."""
-    stopping = time.monotonic()
-    server.send_signal(signal.SIGTERM)
+def output_at_exit(server: subprocess.Popen) -> str:
+    """What the server wrote, once it has exited (killed after 30 s)."""
     try:
-        output = server.communicate(timeout=30)[0]
+        return server.communicate(timeout=30)[0]
     finally:
         if server.poll() is None:
             server.kill()
             server.wait()
+
+
+def stop(server: subprocess.Popen) -> tuple[float, str]:
+    """SIGTERM to the master: (seconds until it exited, its output)."""
+    stopping = time.monotonic()
+    server.send_signal(signal.SIGTERM)
+    output = output_at_exit(server)
     return time.monotonic() - stopping, output
 
 
@@ -146,12 +151,7 @@ def test_a_worker_that_fails_to_boot_stops_the_server_with_its_status(
     One worker: with more, gunicorn 27 raises the second failure out of its own halt().
     """
     server = serve_with_exit_marks(APP_WITH_A_FAILED_BOOT, tmp_path, test_database, workers=1)
-    try:
-        output = server.communicate(timeout=30)[0]
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
+    output = output_at_exit(server)
     assert server.returncode == 3, output
     assert "Worker failed to boot" in output
     assert "Shutting down: Master" in output  # its last line was written
