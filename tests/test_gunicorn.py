@@ -30,7 +30,7 @@ atexit.register(lambda: (marks / str(os.getpid())).write_text("flushed"))
 """
 # The same, with each worker held for BOOT_DELAY seconds right after its fork, before
 # gunicorn has given it its signal handlers; it notes when it went on.
-BOOT_DELAY = 0.5
+BOOT_DELAY = 1.0  # long enough for the test to see the fork and signal, even on a busy machine
 APP_WITH_A_SLOW_BOOT = f"""{APP_WITH_AN_EXIT_HANDLER}
 import time
 def slow_boot():
