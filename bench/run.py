@@ -59,6 +59,7 @@ DIRECT_SERVER = f"{PROJECT}-direct"
 # The floor under a warm restart: Docker restarting a bare Python HTTP server on the same
 # network, killed at once (SIGKILL), in the same rounds as web's restarts.
 FLOOR = f"{PROJECT}-floor"
+FLOOR_URL = f"http://{FLOOR}:8000/"
 # Started beside the stack with `docker run`; removed at the end.
 SIDE_CONTAINERS = (DEFAULT_SERVER, PLAIN_SERVER, DIRECT_SERVER, PROXY, FLOOR)
 COMPOSE = [
@@ -202,7 +203,7 @@ def floor_restart() -> float:
     """Seconds for Docker to restart FLOOR until it answers: what no app can go under."""
     start = time.monotonic()
     run("docker", "restart", FLOOR)
-    wait_until(lambda: answers(f"http://{FLOOR}:8000/"), FLOOR, interval=0.01)
+    wait_ready(FLOOR_URL, timeout=30)
     return time.monotonic() - start
 
 
@@ -210,7 +211,7 @@ def restarts_beside_the_floor() -> tuple[list[float], list[float]]:
     """RESTARTS warm restarts of web, each followed by one of FLOOR."""
     options = ["--name", FLOOR, "--network", NETWORK, "--stop-signal", "SIGKILL"]
     run("docker", "run", "-d", *options, BASE_IMAGE, "python", "-m", "http.server", "8000")
-    wait_until(lambda: answers(f"http://{FLOOR}:8000/"), FLOOR)
+    wait_ready(FLOOR_URL, timeout=30)
     webs, floors = [], []
     for _ in range(RESTARTS):
         webs.append(warm_restart())
