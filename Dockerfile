@@ -53,9 +53,10 @@ RUN uv sync --frozen --group dev --no-install-project --compile-bytecode
 
 FROM runtime AS tools
 COPY --from=build-tools /venv /venv
-COPY pyproject.toml ./
+COPY pyproject.toml conftest.py ./
+COPY harness harness
 COPY tests tests
-# The repository is mounted at /app: its scripts (migrations/lint.py) import web from there.
+# make test mounts the repository at /app over these, so its working tree is what runs.
 # Text logs: the tools container is for people (the server's default is JSON).
 ENV HOME=/tmp PYTHONPATH=/app LOG_FORMAT=text
 CMD ["pytest"]

@@ -2,13 +2,15 @@
 # (e2e and bench also use the host's python3 to drive the stack).
 .DEFAULT_GOAL := help
 .PHONY: help build up down logs shell psql revision migrate downgrade history current heads \
-        check sql backfill test lint lock lock-check fmt e2e bench deploy undeploy ps backup restore \
+        check sql backfill test test-unit lint lock lock-check fmt e2e bench deploy undeploy ps backup restore \
         lint-migrations e2e-swarm remove-sample lint-deploy compat rehearse
 
 COMPOSE ?= docker compose
 DEV      = $(COMPOSE) -f docker-compose.yml -f compose.dev.yml
 # The tools container runs as you, so files it writes (new revisions) are yours.
 TOOLS    = $(COMPOSE) run --rm --user "$$(id -u):$$(id -g)" tools
+# The same, without starting the database: for what needs none.
+OFFLINE  = $(COMPOSE) run --rm --no-deps --user "$$(id -u):$$(id -g)" tools
 ALEMBIC  = $(TOOLS) alembic
 # The image `make build` makes: compose names it after the project (<folder>-web:latest).
 WEB_IMAGE ?= $(shell $(COMPOSE) config --images 2>/dev/null | grep -e '-web:')
@@ -74,24 +76,27 @@ compat: ## the code of a git ref (default: the merge base with main) against the
 	sh scripts/compat.sh "$(against)"
 
 # After the deploy, never on start: walks a table in short batches, resuming where a killed
-# run stopped (web/container/backfill.py). Without a name, it lists the backfills.
+# run stopped (web/ops/backfill.py). Without a name, it lists the backfills.
 backfill: ## run a data migration of migrations/backfills/: make backfill name=<name> [again=1]
-	$(TOOLS) python -m web.container.backfill $(name) $(if $(again),--again)
+	$(TOOLS) python -m web.ops.backfill $(name) $(if $(again),--again)
 
 test: ## run the test suite against the stack's PostgreSQL (make test args="-k api")
 	$(TOOLS) pytest $(args)
 
+test-unit: ## the pure tests only (tests/unit): no database, a few seconds
+	$(OFFLINE) pytest tests/unit $(args)
+
 lint-migrations: ## squawk on the SQL of migrations not on main (since=<git ref>; all=1 for every one)
 	@files="$$(git diff --name-only --diff-filter=A $(or $(since),main)...HEAD -- migrations/versions; \
 		git ls-files --others --exclude-standard migrations/versions)"; \
-	$(TOOLS) python scripts/lint_migrations.py $(if $(all),--all,$$files)
+	$(OFFLINE) python -m web.ops.lint_migrations $(if $(all),--all,$$files)
 
 rehearse: ## the pending migrations under traffic, on a throwaway copy: make rehearse [rows=N] [file=<backup>] [against=<git ref>]
 	rows="$(rows)" file="$(file)" against="$(against)" max_wait="$(max_wait)" max_failed="$(max_failed)" \
 		sh scripts/rehearse.sh
 
-lint: ## ruff (lint and format check) and hadolint
-	$(TOOLS) sh -c 'ruff check . && ruff format --check . && hadolint Dockerfile bench/Dockerfile pgbouncer/Dockerfile'
+lint: ## ruff (lint and format check), the layers' import contracts, and hadolint
+	$(OFFLINE) sh -c 'ruff check . && ruff format --check . && lint-imports --no-cache && hadolint Dockerfile bench/Dockerfile pgbouncer/Dockerfile'
 
 # promtool ships in the Prometheus image, caddy in Caddy's; the files are mounted where
 # compose mounts them.
@@ -105,7 +110,7 @@ lint-deploy: ## check the Caddyfile, and the Prometheus configuration and alert 
 		/etc/prometheus/prometheus.yml /etc/prometheus/prometheus.swarm.yml
 
 remove-sample: ## delete the sample (projects and tasks): web/api/sample/ and its revisions
-	sh scripts/remove_sample.sh
+	$(OFFLINE) python -m web.ops.remove_sample
 
 lock: ## re-resolve uv.lock after changing the dependencies in pyproject.toml
 	$(UV) lock
@@ -114,7 +119,7 @@ lock-check: ## fail when uv.lock does not match pyproject.toml
 	@$(UV) lock --check || { echo 'error: uv.lock does not match pyproject.toml: run make lock and commit uv.lock' >&2; exit 1; }
 
 fmt: ## format and autofix with ruff
-	$(TOOLS) sh -c 'ruff check --fix . && ruff format .'
+	$(OFFLINE) sh -c 'ruff check --fix . && ruff format .'
 
 backup: ## dump the database to backups/app-<time>.dump (pg_dump custom format)
 	sh deploy/backup.sh

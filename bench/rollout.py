@@ -1,6 +1,6 @@
 """make bench, second part: the time of a 3-replica rolling deploy on Docker Swarm, under traffic.
 
-Runs on the host, in make e2e's venv, with the swarm helpers of e2e/swarm.py: a
+Runs on the host, in make e2e's venv, with the swarm helpers of harness/swarm.py: a
 single-node swarm (left afterwards if it was created here), deploy/stack.yml with
 the probe resource, then rolling updates between two tags of the same image, each
 under steady reads and writes, timed from `docker stack deploy` until swarm reports
@@ -13,7 +13,7 @@ import statistics
 import subprocess
 
 from bench.table import check, print_rows
-from e2e.swarm import (
+from harness.swarm import (
     IMAGE,
     create_items,
     deploy_and_wait,

@@ -24,8 +24,10 @@ from pathlib import Path
 
 sys.path.insert(0, "/repo")  # the repository, mounted: its shared test helpers
 from bench.table import check, print_rows
-from tests.support import PROBE_MODULE, wait_until, write_probe_revision
-from web.container.schema_version import code_revisions
+from harness import waiting
+from harness.revisions import PROBE_MODULE, write_probe_revision
+from harness.waiting import wait_until
+from web.base.revisions import code_revisions
 
 SHORT = os.environ.get("BENCH_SHORT") == "1"
 ROUNDS = 1 if SHORT else 5
@@ -39,7 +41,7 @@ NETWORK = f"{PROJECT}_default"
 DRIVER = os.environ.get("BENCH_CONTAINER", "fabench-driver")
 BENCH_IMAGE = os.environ.get("BENCH_IMAGE", "flask-alembic-bench")
 WEB_IMAGE = f"{PROJECT}-web:latest"
-# The web image plus the suites' own resource (tests/probe_resource.py) and its table,
+# The web image plus the suites' own resource (harness/probe_resource.py) and its table,
 # so that the figures do not depend on the sample, or on whether it is still there.
 PROBE_IMAGE = f"{PROJECT}-web-probe:latest"
 BASE_IMAGE = os.environ.get("PYTHON_IMAGE") or "python:3.13-slim"
@@ -143,18 +145,8 @@ def detach() -> None:
     run("docker", "network", "disconnect", "-f", NETWORK, DRIVER, check=False)
 
 
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (the stack's own URL)
-            return response.status == 200
-    except OSError:
-        return False
-
-
 def wait_ready(url: str = f"{WEB}/readyz", timeout: float = 120) -> float:
-    start = time.monotonic()
-    wait_until(lambda: answers(url), f"{url} ready", timeout=timeout, interval=0.01)
-    return time.monotonic() - start
+    return waiting.wait_ready(url, timeout, interval=0.01)
 
 
 def build_probe_image() -> None:

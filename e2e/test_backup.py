@@ -7,7 +7,7 @@ from pathlib import Path
 
 import requests
 
-from e2e.conftest import BASE, PORT, PROJECT, ROOT, Stack, create_item, item_names
+from harness.compose import BASE, PORT, PROJECT, ROOT, Stack, create_item, item_names
 
 
 def make(*args: str) -> subprocess.CompletedProcess:

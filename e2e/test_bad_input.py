@@ -12,7 +12,7 @@ from typing import NamedTuple
 import pytest
 import requests
 
-from e2e.conftest import BASE, Stack, create_item
+from harness.compose import BASE, Stack, create_item
 
 PROBE_PATHS = "/api/probe/"
 LONG = "x" * 5000

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from e2e.conftest import CODE_HEAD, PROJECT, ROOT, built_image
-from tests.support import PROBE_MODULE, PROBE_REVISION, write_probe_revision, write_revision
+from harness.compose import CODE_HEAD, PROJECT, ROOT, built_image
+from harness.revisions import PROBE_MODULE, PROBE_REVISION, write_probe_revision, write_revision
 
 VERSIONS = Path("migrations/versions")
 BREAKING = "compat0001"

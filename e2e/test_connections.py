@@ -17,8 +17,16 @@ from pathlib import Path
 import pytest
 import requests
 
-from e2e.conftest import BASE, PROJECT, ROOT, Stack, create_item, readable_folder
-from tests.support import wrk_summary
+from harness.compose import (
+    BASE,
+    PGBOUNCER_POOL,
+    PROJECT,
+    ROOT,
+    Stack,
+    create_item,
+    readable_folder,
+)
+from harness.wrk import wrk_summary
 
 # The issue's load: a 16-CPU host's default WEB_CONCURRENCY (2 x 16 + 1), 150 clients
 # reading and 150 creating, for 20 s. E2E_LOAD_SECONDS shortens it while you iterate.
@@ -26,8 +34,6 @@ WORKERS = 33
 READERS = WRITERS = 150
 LOAD_SECONDS = int(os.environ.get("E2E_LOAD_SECONDS", "20"))
 BENCH_IMAGE = f"{PROJECT}-bench:latest"
-# PgBouncer's server connections at most (pgbouncer/entrypoint.sh's default, or as set).
-POOL = int(os.environ.get("PGBOUNCER_POOL_SIZE") or 20)
 NETWORK = f"{PROJECT}_default"
 
 
@@ -112,7 +118,7 @@ def test_a_big_hosts_workers_under_300_clients_get_no_error(big_host: Stack) -> 
     assert read["requests"] > 0 and write["requests"] > 0
     assert owner and all(owner), owner
     # PgBouncer's pool and the reserve for psql and migrations: never the workers' 264.
-    assert peak <= POOL + 5, peak
+    assert peak <= PGBOUNCER_POOL + 5, peak
 
 
 def test_readyz_names_pgbouncer_when_it_is_down(running: Stack) -> None:

@@ -2,7 +2,7 @@
 
 import requests
 
-from e2e.conftest import BASE, Stack, create_item, item_names
+from harness.compose import BASE, Stack, create_item, item_names
 
 
 def test_records_survive_restart_recreate_and_down_up(stack: Stack) -> None:

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from e2e.conftest import ROOT, Stack
-from tests.support import wait_until
+from harness.compose import ROOT, Stack
+from harness.waiting import wait_until
 
 HTTP_PORT = int(os.environ.get("E2E_HTTP_PORT", "18081"))
 HTTPS_PORT = int(os.environ.get("E2E_HTTPS_PORT", "18443"))

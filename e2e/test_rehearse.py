@@ -6,9 +6,9 @@ import os
 import subprocess
 from pathlib import Path
 
-from e2e.conftest import PROJECT, ROOT, built_image
-from tests.support import write_revision
-from web.container.schema_version import code_revisions
+from harness.compose import PROJECT, ROOT, built_image
+from harness.revisions import write_revision
+from web.base.revisions import code_revisions
 
 TABLE = 'op.execute("CREATE TABLE rehearse_e2e (id serial PRIMARY KEY, name text NOT NULL)")'
 

@@ -4,7 +4,7 @@ import subprocess
 
 import requests
 
-from e2e.conftest import BASE, PORT, Stack, built_image, image
+from harness.compose import BASE, PORT, Stack, built_image, image
 
 IMAGE = image("web")  # the image this project's compose built
 DEV_SECRETS = ("dev-only-password", "dev-only-insecure-secret-key")

@@ -6,8 +6,8 @@ import time
 
 import requests
 
-from e2e.conftest import BASE, Stack, create_item
-from tests.support import wait_until
+from harness.compose import BASE, Stack, create_item
+from harness.waiting import wait_until
 
 
 def test_database_restart_under_traffic_fails_fast_then_recovers(running: Stack) -> None:

@@ -7,7 +7,7 @@ import time
 import pytest
 import requests
 
-from e2e.conftest import (
+from harness.compose import (
     BASE,
     ROOT,
     VERSIONS,
@@ -18,8 +18,8 @@ from e2e.conftest import (
     mount_overlay,
     readable_folder,
 )
-from tests.support import PROBE_REVISION, write_revision
-from web.container.schema_version import code_revisions
+from harness.revisions import PROBE_REVISION, write_revision
+from web.base.revisions import code_revisions
 
 
 @pytest.mark.parametrize("attempt", range(5))

@@ -1,12 +1,13 @@
 """Zero-downtime deploys on a single-node Docker Swarm, with deploy/stack.yml and deploy/deploy.sh
-(the swarm and its helpers: e2e/swarm.py).
+(the swarm and its helpers: harness/swarm.py).
 
 v1 is the image this project's compose built, plus the probe resource; v2 adds a
 revision with a nullable column to the probe's table (backward compatible); v3 adds
 a revision that fails. Steady reads and writes run throughout.
 """
 
-from e2e.swarm import (
+from harness.revisions import PROBE_REVISION
+from harness.swarm import (
     assert_all_replicas_on,
     create_items,
     deploy_and_wait,
@@ -17,7 +18,6 @@ from e2e.swarm import (
     update_state,
     web_logs,
 )
-from tests.support import PROBE_REVISION
 
 
 def test_rolling_schema_change_without_a_failed_request_then_a_failed_migration_rolls_back(

@@ -1,14 +1,15 @@
 """The connection budget across replicas: 3 web replicas on Swarm, behind PgBouncer, rolled
 over (start-first, so a fourth runs for a while) under load, with 0 failed requests and
 PostgreSQL's connections never above the budget. The swarm, the stack and the helpers are
-e2e/swarm.py's.
+harness/swarm.py.
 """
 
 import subprocess
 import threading
 from contextlib import ExitStack
 
-from e2e.swarm import (
+from harness.compose import PGBOUNCER_POOL
+from harness.swarm import (
     IMAGE,
     Traffic,
     assert_all_replicas_on,
@@ -19,11 +20,10 @@ from e2e.swarm import (
     roll_out,
     update_state,
 )
-from e2e.test_connections import POOL
 
 # PgBouncer's pool (PGBOUNCER_POOL_SIZE) and the reserve for start-up, migrations and psql
 # (DB_RESERVED_CONNECTIONS): what the README's budget lets PostgreSQL see.
-BUDGET = POOL + 5
+BUDGET = PGBOUNCER_POOL + 5
 # Clients reading and writing, each in a container of its own, beside roll_out()'s own.
 CLIENTS = 6
 

@@ -16,14 +16,13 @@ import alembic_postgresql_enum  # noqa: F401 (on import, autogenerate compares e
 from alembic import context
 from alembic.autogenerate import renderers
 from alembic_postgresql_enum.operations.add_enum_values import AddEnumValuesOp
-from sqlalchemy import Connection, NullPool, create_engine, text
+from sqlalchemy import Connection, text
 
-from web.app import create_app, migration_uri
-from web.app.db import db
-from web.config import ConfigError
-from web.container.backfill import CHECKPOINTS as BACKFILL_CHECKPOINTS
-from web.container.logging_conf import configure as configure_logging
-from web.container.schema_version import MIGRATION_LOCK_KEY
+from web.app import create_app
+from web.app.db import db, migration_engine
+from web.base.config import ConfigError
+from web.base.logs import configure as configure_logging
+from web.base.revisions import BACKFILL_CHECKPOINTS, MIGRATION_LOCK_KEY
 
 config = context.config
 if config.config_file_name is not None:
@@ -37,14 +36,8 @@ settings = app.config["SETTINGS"]
 # alembic.ini's loggers and levels, in the lines LOG_FORMAT asks for (JSON in the image).
 configure_logging(settings.log_format)
 # PostgreSQL itself (MIGRATION_DATABASE_URL), never PgBouncer: in transaction pooling, the
-# session-level advisory lock and the SETs below would land on whichever server connection
-# each transaction got, and the lock would be neither held nor released where we think.
-# One connection per run, so no pool.
-engine = create_engine(
-    migration_uri(settings),
-    poolclass=NullPool,
-    connect_args={"connect_timeout": settings.db_connect_timeout},
-)
+# session-level advisory lock and the SETs below would not stay on one server connection.
+engine = migration_engine(settings)
 
 
 def skip_empty_revision(context, revision, directives) -> None:
@@ -80,8 +73,7 @@ def literal(value: str) -> str:
 
 
 def include_name(name: str | None, type_: str, parent_names: dict) -> bool:
-    """Autogenerate leaves alone the one table that no model declares on purpose: the
-    backfills' checkpoints, which `make backfill` creates (web/container/backfill.py)."""
+    """Autogenerate leaves alone the table `make backfill` creates for its checkpoints."""
     return not (type_ == "table" and name == BACKFILL_CHECKPOINTS)
 
 

@@ -1,7 +1,7 @@
 #!/bin/sh
 # make rehearse [rows=N] [file=<backup>] [against=<git ref>] [max_wait=MS] [max_failed=N]:
 # apply the pending revisions under traffic on a throwaway stack and report what each one
-# did to that traffic (scripts/rehearse.py does the work). The stack is a compose project
+# did to that traffic (web/ops/rehearse.py does the work). The stack is a compose project
 # of its own, with its own volume, removed at the end, also on failure or Ctrl-C.
 set -eu
 cd "$(dirname "$0")/.."
@@ -24,8 +24,10 @@ if [ -n "${file:-}" ]; then
 else
     ref=${against:-$(sh scripts/base_ref.sh)} || exit 2
     git rev-parse --quiet --verify "$ref^{commit}" >/dev/null || fail "$ref: not a git ref"
-    known=$(git grep -h -E "^revision\b" "$ref" -- migrations/versions |
-        sed -n 's/^revision[^=]*= *["'\'']\([0-9a-zA-Z_]*\)["'\''].*/\1/p' | paste -s -d, -)
+    # The ref's revision ids, read by the one parser there is (web/base/revisions.py).
+    known=$(git archive "$ref" migrations/versions | docker run --rm -i --network none \
+        --entrypoint sh "$tools_image" -c 'tar -x -C /tmp && python -m web.base.revisions \
+        /tmp/migrations/versions' | paste -s -d, -)
     base="--known=$known"
 fi
 
@@ -43,5 +45,5 @@ if [ -n "${file:-}" ]; then
         --single-transaction --exit-on-error <"$file"
 fi
 # Not exec: the trap removes the stack when the driver ends.
-stack run --rm --no-deps --name "$driver" --user "$(id -u):$(id -g)" tools python scripts/rehearse.py "$base" \
+stack run --rm --no-deps --name "$driver" --user "$(id -u):$(id -g)" tools python -m web.ops.rehearse "$base" \
     ${rows:+--rows="$rows"} ${max_wait:+--max-wait-ms="$max_wait"} ${max_failed:+--max-failed="$max_failed"}

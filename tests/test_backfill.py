@@ -1,4 +1,4 @@
-"""make backfill (web/container/backfill.py), on a table of the test's own: killed mid-run
+"""make backfill (web/ops/backfill.py), on a table of the test's own: killed mid-run
 and run again, it does every row exactly once, and traffic on the table never waits long."""
 
 import os
@@ -15,8 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures import ROOT, admin_connection, database_url, query, run_in
-from tests.support import wait_until, write_revision
+from harness.appcopy import run_in
+from harness.database import admin_connection, database_url, query
+from harness.revisions import write_revision
+from harness.waiting import wait_until
+from web.base.paths import ROOT
+
+pytestmark = pytest.mark.usefixtures("test_database")
 
 ROWS = 60_000
 BATCH = 500
@@ -48,15 +53,13 @@ def probe(app_copy: Path, fresh_database: str) -> Path:
 
 
 def backfill(app: Path, database: str, *args: str) -> subprocess.CompletedProcess:
-    return run_in(
-        app, sys.executable, "-m", "web.container.backfill", *args, database=database, **FAST
-    )
+    return run_in(app, sys.executable, "-m", "web.ops.backfill", *args, database=database, **FAST)
 
 
 def start(app: Path, database: str) -> subprocess.Popen:
     """The probe backfill, running in the background (its output: stdout, then stderr)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "web.container.backfill", "probe"],
+        [sys.executable, "-m", "web.ops.backfill", "probe"],
         cwd=app,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

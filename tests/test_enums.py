@@ -4,7 +4,12 @@ which changes the type only: the table using it is not rewritten."""
 
 from pathlib import Path
 
-from tests.fixtures import query, run_in
+import pytest
+
+from harness.appcopy import run_in
+from harness.database import query
+
+pytestmark = pytest.mark.usefixtures("test_database")
 
 MODEL = """
 

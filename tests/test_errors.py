@@ -8,8 +8,11 @@ import pytest
 from flask import Blueprint
 from sqlalchemy import text
 
-from tests.fixtures import TEST_DB, admin_connection, app_for, query
+from harness.appcopy import app_for
+from harness.database import admin_connection, query, suite_db
 from web.app.db import db
+
+pytestmark = pytest.mark.usefixtures("test_database")
 
 probe = Blueprint("probe", __name__)
 
@@ -69,7 +72,7 @@ def test_an_unreachable_database_says_so() -> None:
 
 
 def test_a_request_that_finds_no_free_connection_waits_then_says_so() -> None:
-    client = client_for(TEST_DB, DB_POOL_SIZE="1", DB_POOL_TIMEOUT="1")
+    client = client_for(suite_db(), DB_POOL_SIZE="1", DB_POOL_TIMEOUT="1")
     app = client.application
     # The worker's one write connection is taken (by another thread, as it were).
     with app.app_context(), db.engine.connect():

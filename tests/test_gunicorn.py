@@ -10,11 +10,15 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.fixtures import database_url
-from tests.support import wait_until
-from web.container.schema_version import ROOT
+from harness.database import database_url
+from harness.waiting import answers, wait_until
+from web.base.paths import ROOT
+
+pytestmark = pytest.mark.usefixtures("test_database")
+
 
 WORKERS = 2
 PORT = 18765
@@ -42,14 +46,6 @@ os.register_at_fork(after_in_child=slow_boot)
 APP_WITH_A_FAILED_BOOT = f"""{APP_WITH_AN_EXIT_HANDLER}
 os.register_at_fork(after_in_child=lambda: os._exit(3))
 """
-
-
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 (http://127.0.0.1)
-            return response.status == 200
-    except OSError:
-        return False
 
 
 def children(pid: int) -> set[int]:

@@ -5,15 +5,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support import write_revision
-from web.container.schema_version import code_revisions
+from harness.revisions import write_revision
+from web.base.revisions import code_revisions
 
 HEAD = (code_revisions()[1] or (None,))[0]
 
 
 def lint(app: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "scripts/lint_migrations.py", *args],
+        [sys.executable, "-m", "web.ops.lint_migrations", *args],
         cwd=app,
         capture_output=True,
         text=True,

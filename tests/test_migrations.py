@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
-# pytest-alembic's checks (its single-head check is tests/test_schema_version.py's,
+# pytest-alembic's checks (its single-head check is tests/unit/test_revisions.py's,
 # which also allows the empty history that `make remove-sample` leaves).
 from pytest_alembic.tests import (  # noqa: F401 (collected as tests)
     test_model_definitions_match_ddl,
@@ -24,22 +24,17 @@ from pytest_alembic.tests import (  # noqa: F401 (collected as tests)
     test_upgrade,
 )
 
-from tests.fixtures import (
-    SERVER,
-    admin_connection,
-    alembic_config,
-    database_url,
-    query,
-    recreate_database,
-    run_in,
-)
-from tests.support import wait_until, write_revision
-from web.app import database_uri
-from web.app.db import db
-from web.config import load_settings
-from web.container.schema_version import MIGRATION_LOCK_KEY, ROOT, VERSIONS_DIR, code_revisions
+from harness.appcopy import alembic_config, run_in
+from harness.database import admin_connection, database_url, query, recreate_database, server
+from harness.revisions import write_revision
+from harness.waiting import wait_until
+from web.app.db import database_uri, db
+from web.base.config import load_settings
+from web.base.paths import ROOT, VERSIONS_DIR
+from web.base.revisions import MIGRATION_LOCK_KEY, code_revisions
 
-MIGRATIONS_DB = f"{SERVER.dbname}_test_migrations"
+pytestmark = pytest.mark.usefixtures("test_database")
+MIGRATIONS_DB = f"{server().dbname}_test_migrations"
 HEAD = (code_revisions()[1] or (None,))[0]  # the code's head; None on an empty history
 
 

@@ -1,6 +1,6 @@
 """Request ids, the request log line, metrics by route, pool gauges, forwarded headers,
 and JSON lines from the start-up step and Alembic (web/app/access.py, metrics.py,
-forwarded.py; web/container/logging_conf.py)."""
+forwarded.py; web/base/logs.py)."""
 
 import io
 import json
@@ -11,11 +11,14 @@ import pytest
 from flask.testing import FlaskClient
 from prometheus_client import REGISTRY
 
-from tests.fixtures import app_for, database_url, run_in
-from tests.support import write_revision
-from tests.test_config import startup
-from web.container.logging_conf import JsonFormatter, request_id
-from web.container.schema_version import code_revisions
+from harness.appcopy import app_for, run_in
+from harness.database import database_url
+from harness.revisions import write_revision
+from harness.startup import startup
+from web.base.logs import JsonFormatter, request_id
+from web.base.revisions import code_revisions
+
+pytestmark = pytest.mark.usefixtures("test_database")
 
 
 def sample(name: str, **labels: str) -> float:
@@ -152,7 +155,7 @@ def test_forwarded_headers_only_from_the_proxy(
 
 
 def test_forwarded_allow_ips_must_be_addresses() -> None:
-    from web.config import ConfigError, load_settings
+    from web.base.config import ConfigError, load_settings
 
     base = {"DATABASE_URL": "postgresql://u@h/d", "SECRET_KEY": "k"}
     with pytest.raises(ConfigError, match="FORWARDED_ALLOW_IPS"):

@@ -5,10 +5,13 @@ import re
 import sys
 from pathlib import Path
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.fixtures import run_in
+from harness.appcopy import run_in
+
+pytestmark = pytest.mark.usefixtures("test_database")
 
 NOT_API = {"static", "health.healthz", "health.readyz", "openapi"}
 # A resource of the test's own, added to a copy of the app: a uuid path parameter.

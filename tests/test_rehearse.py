@@ -1,4 +1,4 @@
-"""make rehearse's driver (scripts/rehearse.py) against a real PostgreSQL, on a table of its
+"""make rehearse's driver (web/ops/rehearse.py) against a real PostgreSQL, on a table of its
 own: a blocking index build is flagged, a concurrent one passes, a rewrite is flagged.
 
 Each test runs the driver in a copy of the app whose history is the test's own: a revision
@@ -13,8 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures import query, run_in
-from tests.support import write_revision
+from harness.appcopy import run_in
+from harness.database import query
+from harness.revisions import write_revision
+
+pytestmark = pytest.mark.usefixtures("test_database")
 
 ROWS = int(os.environ.get("REHEARSE_TEST_ROWS", "1000000"))
 
@@ -37,7 +40,8 @@ def rehearse(app: Path, database: str, upgrade: str, *args: str, base: str = TAB
     result = run_in(
         app,
         "python",
-        "scripts/rehearse.py",
+        "-m",
+        "web.ops.rehearse",
         "--known=t_table",
         f"--rows={ROWS}",
         *args,

@@ -6,9 +6,14 @@ import re
 import sys
 from pathlib import Path
 
-from tests.fixtures import ROOT, run_in
-from tests.support import PROBE_MODULE, write_probe_revision
-from web.container.schema_version import code_revisions
+import pytest
+
+from harness.appcopy import run_in
+from harness.revisions import PROBE_MODULE, write_probe_revision
+from web.base.paths import ROOT
+from web.base.revisions import code_revisions
+
+pytestmark = pytest.mark.usefixtures("test_database")
 
 HEAD = (code_revisions()[1] or (None,))[0]
 
@@ -84,7 +89,7 @@ def test_the_walkthrough_adds_a_working_documented_resource(
 
 
 def test_the_probe_resource_matches_its_revision(app_copy: Path, fresh_database: str) -> None:
-    """The suites' own resource (tests/probe_resource.py): its table is what its model says."""
+    """The suites' own resource (harness/probe_resource.py): its table is what its model says."""
     (app_copy / "web" / "api" / "probe.py").write_text(PROBE_MODULE.read_text())
     write_probe_revision(app_copy / "migrations" / "versions", HEAD)
     assert run_in(app_copy, "alembic", "upgrade", "head", database=fresh_database).returncode == 0

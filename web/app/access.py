@@ -3,7 +3,7 @@
 The request id is the client's X-Request-ID when it is a short token (a proxy's or a
 caller's, so one id follows a request across services), else a new one. It is returned
 in the response's X-Request-ID and is on every line logged while the request is served
-(web/container/logging_conf.py), errors included: grep the logs for it.
+(web/base/logs.py), errors included: grep the logs for it.
 
 One log line per request, written by the app rather than gunicorn because only the app
 knows the route template and the request id; gunicorn's access log is off.
@@ -17,7 +17,7 @@ import uuid
 from flask import Flask, Response, g, request
 
 from web.app.metrics import IN_FLIGHT, LATENCY, REQUESTS
-from web.container.logging_conf import request_id
+from web.base.logs import request_id
 
 # Letters, digits and - _ . : only, at most 64: nothing that could forge a log field.
 REQUEST_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")

@@ -1,7 +1,12 @@
-"""The Flask-SQLAlchemy object, created unbound so that models can import it."""
+"""The database: the Flask-SQLAlchemy object (unbound, so that models can import it), the
+app's engine options, and the one engine for migrations and operator tools."""
+
+from typing import Any
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import MetaData
+from sqlalchemy import URL, Engine, MetaData, NullPool, create_engine
+
+from web.base.config import DatabaseURL, Settings
 
 # Named constraints make migrations reviewable and let a later migration drop
 # or alter a constraint by a name known in advance.
@@ -19,3 +24,71 @@ db = SQLAlchemy(
     metadata=MetaData(naming_convention=NAMING_CONVENTION),
     session_options={"expire_on_commit": False},
 )
+
+
+def database_uri(settings: Settings) -> URL:
+    """Where the app's requests connect (DATABASE_URL: PgBouncer in the shipped stacks)."""
+    return _uri(settings.database)
+
+
+def migration_uri(settings: Settings) -> URL:
+    """Where migrations connect (MIGRATION_DATABASE_URL: PostgreSQL itself, for the advisory
+    lock and the session SETs, which a pooler in transaction mode would not keep)."""
+    return _uri(settings.migration_database)
+
+
+def migration_engine(settings: Settings, **connect_args: Any) -> Engine:
+    """An engine on MIGRATION_DATABASE_URL, one connection per use (no pool): migrations,
+    backfills and rehearsals hold session state (the advisory lock, SETs)."""
+    return create_engine(
+        migration_uri(settings),
+        poolclass=NullPool,
+        connect_args={**settings.connect_args(), **connect_args},
+    )
+
+
+def _uri(url: DatabaseURL) -> URL:
+    # URL.create takes the password as it is: no escaping, so `%` or `@` in it is safe.
+    return URL.create(
+        "postgresql+psycopg2",
+        username=url.user,
+        password=url.password,
+        host=url.host,
+        port=url.port,
+        database=url.dbname,
+        query=url.options,
+    )
+
+
+def engine_options(settings: Settings) -> dict[str, Any]:
+    """Options of both of a worker's engines (writes, and the autocommit reads bind).
+
+    Each pool holds at most DB_POOL_SIZE connections (one per thread by default) and
+    never more: no overflow, so what a worker can open is known in advance and counted
+    by the start-up step's connection budget (web/container/connections.py). A request
+    that finds its pool empty waits DB_POOL_TIMEOUT seconds, then answers 503.
+    """
+    return {
+        "pool_size": settings.db_pool_size,
+        "max_overflow": 0,
+        "pool_timeout": settings.db_pool_timeout,
+        # A connection that died with a database restart is replaced before a write uses
+        # it (one extra round trip). Reads skip this and retry instead (web/app/reads.py).
+        "pool_pre_ping": True,
+        "connect_args": {**settings.connect_args(), **statement_timeout_option(settings)},
+    }
+
+
+def statement_timeout_option(settings: Settings) -> dict[str, str]:
+    """DB_STATEMENT_TIMEOUT_MS as a startup option, when connecting to PostgreSQL itself.
+
+    Through PgBouncer there is no such option to send: in transaction pooling a server
+    connection serves many clients, and PgBouncer refuses a startup option it cannot
+    restore per client (it restores only the settings PostgreSQL reports, which
+    statement_timeout is not). There the start-up step makes the timeout the role's
+    default in this database instead (web/container/startup.py), which PostgreSQL applies
+    to every server connection PgBouncer opens.
+    """
+    if settings.through_pooler:
+        return {}
+    return {"options": f"-c statement_timeout={settings.db_statement_timeout_ms}"}

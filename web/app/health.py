@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from web.app.db import db
 from web.app.reads import retry_if_disconnected
-from web.container.schema_version import code_revisions, database_revisions
+from web.base.revisions import code_revisions, database_revisions
 
 bp = Blueprint("health", __name__)
 

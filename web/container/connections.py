@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from web.config import Settings
+from web.base.config import Settings
 
 # Two pools per worker: the session's (writes) and the "reads" bind.
 POOLS_PER_WORKER = 2

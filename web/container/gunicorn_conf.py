@@ -1,4 +1,4 @@
-"""gunicorn settings for a container, taken from web.config like everything else."""
+"""gunicorn settings for a container, taken from web.base.config like everything else."""
 
 import atexit
 import logging
@@ -10,9 +10,9 @@ import threading
 from gunicorn.arbiter import Arbiter
 from gunicorn.workers.base import Worker
 
-from web.config import load_settings
+from web.base.config import load_settings
+from web.base.logs import gunicorn_logconfig
 from web.container import metrics_server
-from web.container.logging_conf import gunicorn_logconfig
 
 _settings = load_settings()
 # Before the app (and with it prometheus-client) is imported, in the master or a worker.

@@ -8,7 +8,7 @@ imports (http.client, email, ssl) made each check cost about four times the CPU.
 import socket
 import sys
 
-from web.config import load_settings
+from web.base.config import load_settings
 
 
 def main() -> int:

@@ -9,7 +9,7 @@ whose env.py serialises concurrent upgrades with an advisory lock.
 
 Every failure is one line on stderr and a non-zero exit, so the container
 stops instead of serving against the wrong schema. Lines are in LOG_FORMAT
-(web/container/logging_conf.py): JSON in the image, `startup: ...` / `error: ...` as text.
+(web/base/logs.py): JSON in the image, `startup: ...` / `error: ...` as text.
 
 What the step took (and how long it waited for another replica's migration lock) is
 written to STARTUP_RECORD, for the server's /metrics (web/container/metrics_server.py).
@@ -26,10 +26,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from web.config import ConfigError, DatabaseURL, Settings, load_settings
+from web.base.config import ConfigError, DatabaseURL, Settings, load_settings
+from web.base.logs import STARTUP_LOGGER, configure
+from web.base.paths import ALEMBIC_INI
+from web.base.revisions import code_revisions, database_revisions
 from web.container import connections
-from web.container.logging_conf import STARTUP_LOGGER, configure
-from web.container.schema_version import ALEMBIC_INI, code_revisions, database_revisions
 
 # Read by the metrics server in the same container; a container has one start-up step.
 STARTUP_RECORD = Path(tempfile.gettempdir()) / "startup.json"
@@ -67,7 +68,7 @@ def wait_for_database(settings: Settings, db: DatabaseURL) -> Any:
     """
     import psycopg2
 
-    kwargs = {"connect_timeout": settings.db_connect_timeout, **db.connect_kwargs()}
+    kwargs = {**settings.connect_args(), **db.connect_kwargs()}
     deadline = time.monotonic() + settings.db_wait_timeout
     waiting = False
     while True:

@@ -5,7 +5,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from tests.fixtures import TEST_DB, app_for, query
+from harness.appcopy import app_for
+from harness.database import query, suite_db
 from web.api.sample.models import NAME_MAX, TITLE_MAX
 
 
@@ -152,7 +153,7 @@ def test_update_of_a_row_deleted_meanwhile_is_404(client: FlaskClient) -> None:
     task = create_task(client, create_project(client)["id"])
 
     def delete_meanwhile(*_: object) -> None:  # between this request's read and its write
-        query(TEST_DB, "DELETE FROM tasks WHERE id = %s", task["id"])
+        query(suite_db(), "DELETE FROM tasks WHERE id = %s", task["id"])
 
     event.listen(Session, "before_flush", delete_meanwhile)
     try:

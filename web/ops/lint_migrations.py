@@ -1,7 +1,7 @@
 """make lint-migrations: render revisions to SQL and lint it with squawk.
 
-    python scripts/lint_migrations.py FILE...   lint these revision files
-    python scripts/lint_migrations.py --all     lint every revision
+    python -m web.ops.lint_migrations FILE...   lint these revision files
+    python -m web.ops.lint_migrations --all     lint every revision
 
 Each revision is rendered on its own (`alembic upgrade <parent>:<rev> --sql`),
 so squawk sees exactly what that step runs, with the lock_timeout that env.py
@@ -15,9 +15,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from web.container.schema_version import ALEMBIC_INI, VERSIONS_DIR, read_revision, scan_revisions
-
-ROOT = ALEMBIC_INI.parent
+from web.base.paths import ALEMBIC_INI, ROOT, VERSIONS_DIR
+from web.base.revisions import read_revision, scan_revisions
 
 
 def render(revision: str, parents: tuple[str, ...]) -> str:

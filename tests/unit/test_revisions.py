@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from web.container.schema_version import (
-    VERSIONS_DIR,
+from web.base.paths import VERSIONS_DIR
+from web.base.revisions import (
     UnreadableRevision,
     _alembic_revisions,
     code_revisions,

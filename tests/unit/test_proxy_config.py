@@ -2,8 +2,8 @@
 
 import re
 
-from web.config import load_settings
-from web.container.schema_version import ROOT
+from web.base.config import load_settings
+from web.base.paths import ROOT
 
 DEFAULTS = load_settings({"DATABASE_URL": "postgresql://u@h/d", "SECRET_KEY": "k"})
 

@@ -1,7 +1,7 @@
 """A single-node Docker Swarm running deploy/stack.yml, for the swarm tests and `make bench`.
 
 v1 is the image this project's compose built, plus the probe resource and its
-table's revision (tests/probe_resource.py), as a release would add a resource.
+table's revision (harness/probe_resource.py), as a release would add a resource.
 Steady reads and writes run from a container on the stack's network. It reaches
 the replicas through `tasks.web`, the service's DNS entry that lists every task,
 as a load balancer in front of the stack would: this engine's virtual IPs (IPVS),
@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from e2e.conftest import (
+from harness.compose import (
     PROJECT,
     ROOT,
     VERSIONS,
@@ -26,7 +26,8 @@ from e2e.conftest import (
     probe_files,
     readable_folder,
 )
-from tests.support import wait_until, write_revision
+from harness.revisions import write_revision
+from harness.waiting import wait_until
 
 STACK = f"{PROJECT}swarm"
 NETWORK = f"{STACK}_default"

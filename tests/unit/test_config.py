@@ -1,21 +1,11 @@
 """Configuration: every setting from the environment, every mistake a one-line error naming it."""
 
-import os
-import subprocess
-import sys
-from contextlib import closing
 from pathlib import Path
 
 import pytest
 
-from tests.fixtures import SERVER, TEST_DB, admin_connection, database_url
-from web.config import ConfigError, load_settings
-
-GOOD = {"DATABASE_URL": "postgresql://app:secret@db:5432/app", "SECRET_KEY": "k"}
-
-
-def settings(**env: str):
-    return load_settings({**GOOD, **env})
+from harness.startup import settings
+from web.base.config import ConfigError, load_settings
 
 
 def test_minimal_environment() -> None:
@@ -108,62 +98,3 @@ def test_secret_and_secret_file_together_is_an_error(tmp_path: Path) -> None:
 def test_cpu_count_sets_default_workers() -> None:
     assert settings().web_concurrency >= 3
     assert settings(WEB_CONCURRENCY="7").web_concurrency == 7
-
-
-# --- the same mistakes at container start: python -m web.container.startup -------------------
-
-
-def startup(**env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "web.container.startup"],
-        env={**os.environ, "DB_WAIT_TIMEOUT": "2", **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess, *parts: str) -> None:
-    assert result.returncode != 0
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    for part in parts:
-        assert part in errors[0]
-
-
-def test_startup_with_malformed_url() -> None:
-    assert_one_line_error(startup(DATABASE_URL="http://x"), "DATABASE_URL is malformed")
-
-
-def test_startup_with_wrong_password_hides_it() -> None:
-    result = startup(DATABASE_PASSWORD="wrong-password-1234")
-    assert_one_line_error(result, "password authentication failed")
-    assert "wrong-password-1234" not in result.stderr + result.stdout
-
-
-def test_startup_with_unknown_database() -> None:
-    result = startup(DATABASE_URL=database_url("no_such_database"))
-    assert_one_line_error(result, 'database "no_such_database" does not exist')
-
-
-def test_startup_gives_up_on_an_unreachable_database() -> None:
-    result = startup(DATABASE_URL="postgresql://app@127.0.0.1:1/app", DB_WAIT_TIMEOUT="2")
-    assert_one_line_error(result, "127.0.0.1:1 not reachable after 2s (DB_WAIT_TIMEOUT)")
-
-
-def test_startup_without_migrating(test_database: str) -> None:
-    result = startup(MIGRATE_ON_START="false")
-    assert result.returncode == 0, result.stderr
-    assert "MIGRATE_ON_START is false" in result.stderr
-
-
-def test_startup_on_a_role_whose_password_has_a_percent_sign() -> None:
-    with closing(admin_connection()) as connection, connection.cursor() as cursor:
-        cursor.execute("DROP ROLE IF EXISTS percent_user")
-        cursor.execute("CREATE ROLE percent_user LOGIN PASSWORD 'p%ss@w:rd%'")
-        cursor.execute(f"GRANT ALL ON DATABASE {TEST_DB} TO percent_user")
-    url = f"postgresql://percent_user:p%25ss%40w%3Ard%25@{SERVER.host}:{SERVER.port}/{TEST_DB}"
-    result = startup(DATABASE_URL=url, DATABASE_PASSWORD="", MIGRATE_ON_START="false")
-    assert result.returncode == 0, result.stderr

@@ -1,8 +1,8 @@
 """make rehearse: apply the pending revisions to a database under steady traffic, and
 report what each one did to that traffic.
 
-    python scripts/rehearse.py [--rows N] [--known REV,REV... | --restored]
-                               [--max-wait-ms MS] [--max-failed N]
+    python -m web.ops.rehearse [--rows N] [--known REV,REV... | --restored]
+                                [--max-wait-ms MS] [--max-failed N]
 
 Runs against DATABASE_URL's server (MIGRATION_DATABASE_URL when set: PostgreSQL itself),
 on a database nobody else uses: `make rehearse` (scripts/rehearse.sh) gives it a
@@ -45,11 +45,11 @@ import psycopg2
 from alembic import command
 from alembic.config import Config
 from psycopg2 import sql
-from sqlalchemy import NullPool, create_engine
 
-from web.app import migration_uri
-from web.config import ConfigError, load_settings
-from web.container.schema_version import ALEMBIC_INI, VERSIONS_DIR, scan_revisions
+from web.app.db import migration_engine
+from web.base.config import ConfigError, load_settings
+from web.base.paths import ALEMBIC_INI, VERSIONS_DIR
+from web.base.revisions import scan_revisions
 
 # How the rehearsal's connections name themselves in pg_stat_activity.
 MIGRATION_APP = "rehearse: migration"
@@ -778,8 +778,8 @@ def rehearse(args: argparse.Namespace) -> int:
     def connect(application_name: str):
         return psycopg2.connect(
             **settings.migration_database.connect_kwargs(),
+            **settings.connect_args(),
             application_name=application_name,
-            connect_timeout=settings.db_connect_timeout,
         )
 
     control = connect("rehearse: control")
@@ -793,11 +793,7 @@ def rehearse(args: argparse.Namespace) -> int:
         config = Config(str(ALEMBIC_INI))
         # migrations/env.py migrates on a connection of this engine (Alembic's
         # connection-sharing recipe), named so that the sampler finds its locks.
-        engine = create_engine(
-            migration_uri(settings),
-            poolclass=NullPool,
-            connect_args={"application_name": MIGRATION_APP},
-        )
+        engine = migration_engine(settings, application_name=MIGRATION_APP)
         config.attributes["connection"] = engine
         if args.restored:
             with control.cursor() as cursor:

@@ -1,25 +1,26 @@
-"""Which Alembic revision the code expects, and which one a database is at.
+"""Which Alembic revisions the code has, which ones a database is at, and the names tools share.
 
-Reading the revision files with a regular expression takes milliseconds,
-where importing Alembic to ask its ScriptDirectory takes most of a second;
-the entrypoint runs this on every container start. A file this scan cannot
-read makes it fall back to Alembic itself, so an unusual revision file costs
-time, never a wrong answer. `tests/test_schema_version.py` holds the two
-methods to the same result.
+The revision files are read with a regular expression, not by importing Alembic, because the
+start-up step asks on every container start; a file the scan cannot read falls back to
+Alembic, so an odd file costs time, never a wrong answer (tests/unit/test_revisions.py).
+
+    python -m web.base.revisions FOLDER    prints the revision ids of FOLDER, one a line
 """
 
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]  # the directory that holds alembic.ini
-ALEMBIC_INI = ROOT / "alembic.ini"
-VERSIONS_DIR = ROOT / "migrations" / "versions"
+from web.base.paths import ALEMBIC_INI, VERSIONS_DIR
+
 # The PostgreSQL advisory lock that serialises `alembic upgrade` runs (migrations/env.py).
 MIGRATION_LOCK_KEY = 0x466C_61736B_4D67  # "FlaskMg"; any fixed 64-bit number would do
+# The table `make backfill` keeps its checkpoints in; autogenerate leaves it alone.
+BACKFILL_CHECKPOINTS = "backfill_checkpoints"
 
 _REVISION = re.compile(r"^revision(?:\s*:[^=]+)?\s*=\s*['\"](\w+)['\"]\s*$", re.M)
 _DOWN_REVISION = re.compile(r"^down_revision(?:\s*:[^=]+)?\s*=\s*(.+)$", re.M)
@@ -83,3 +84,17 @@ def database_revisions(query: Callable[[str], list[tuple]]) -> tuple[str, ...]:
     if not query("SELECT to_regclass('alembic_version') IS NOT NULL")[0][0]:
         return ()
     return tuple(row[0] for row in query("SELECT version_num FROM alembic_version ORDER BY 1"))
+
+
+def main(argv: list[str]) -> int:
+    """Print the revision ids of a folder of revision files (for shell scripts)."""
+    if len(argv) != 1 or not Path(argv[0]).is_dir():
+        print("usage: python -m web.base.revisions FOLDER", file=sys.stderr)
+        return 2
+    for revision in sorted(code_revisions(Path(argv[0]))[0]):
+        print(revision)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

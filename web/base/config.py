@@ -1,12 +1,7 @@
-"""Every setting, read from the environment in this one place.
+"""Every setting, read from the environment in this one place (standard library only).
 
-Only the standard library is imported here: the entrypoint's start-up check
-(`web.container.startup`) loads settings before Flask or SQLAlchemy are imported, and
-that check is on the path of every container start.
-
-A secret may be given as NAME or as NAME_FILE (a path, as Docker and
-Kubernetes secrets are mounted). Every error names the variable at fault and
-never prints a password.
+A secret may be given as NAME or as NAME_FILE (a path, as Docker and Kubernetes secrets
+are mounted). Every error names the variable at fault and never prints a password.
 """
 
 from __future__ import annotations
@@ -83,6 +78,11 @@ class Settings:
     metrics_port: int
     forwarded_allow_ips: tuple[str, ...]
 
+    def connect_args(self) -> dict[str, int]:
+        """Options of every connection the project opens (psycopg2's connect keywords)."""
+        # Fail fast while the database is away: requests answer 503 instead of hanging.
+        return {"connect_timeout": self.db_connect_timeout}
+
     @property
     def through_pooler(self) -> bool:
         """True when requests reach PostgreSQL through something else (PgBouncer): DATABASE_URL
@@ -121,7 +121,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         migrate_on_start=env.boolean("MIGRATE_ON_START", True),
         migration_lock_wait_ms=env.integer("MIGRATION_LOCK_WAIT_MS", 300_000, minimum=1),
         migration_lock_timeout_ms=env.integer("MIGRATION_LOCK_TIMEOUT_MS", 5_000, minimum=0),
-        # make backfill (web/container/backfill.py): the pause between two batches, and how
+        # make backfill (web/ops/backfill.py): the pause between two batches, and how
         # long a batch waits for a row lock before it lets go of its rows and tries again.
         backfill_pause_ms=env.integer("BACKFILL_PAUSE_MS", 100, minimum=0),
         backfill_lock_timeout_ms=env.integer("BACKFILL_LOCK_TIMEOUT_MS", 200, minimum=1),

@@ -2,12 +2,31 @@
 
 import re
 
-from web.config import load_settings
-from web.container.schema_version import ROOT
+from web.base.config import load_settings
+from web.base.paths import ROOT
 
-CONFIG = (ROOT / "web" / "config.py").read_text()
-VARIABLES = set(re.findall(r'env\.\w+\(\s*"([A-Z_]+)"', CONFIG))
-SECRETS = set(re.findall(r'env\.secret\("([A-Z_]+)"\)', CONFIG))
+
+class Recorder(dict):
+    """An environment that notes every variable the code asks it for."""
+
+    def __init__(self, **env: str) -> None:
+        super().__init__(env)
+        self.asked: set[str] = set()
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        self.asked.add(name)
+        return super().get(name, default)
+
+
+def read_by_the_code() -> tuple[set[str], set[str]]:
+    """(every variable load_settings reads, those it also takes as NAME_FILE)."""
+    env = Recorder(DATABASE_URL="postgresql://u@h/d", SECRET_KEY="k")
+    load_settings(env)
+    files = {name for name in env.asked if name.endswith("_FILE")}
+    return env.asked - files, {name.removesuffix("_FILE") for name in files}
+
+
+VARIABLES, SECRETS = read_by_the_code()
 EXAMPLE = (ROOT / ".env.example").read_text()
 
 

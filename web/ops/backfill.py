@@ -38,11 +38,9 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, TextIO
 
-from web.config import ConfigError, Settings, load_settings
-from web.container.schema_version import ROOT
+from web.base.config import ConfigError, Settings, load_settings
+from web.base.paths import BACKFILLS_DIR, ROOT
 
-BACKFILLS_DIR = ROOT / "migrations" / "backfills"
-CHECKPOINTS = "backfill_checkpoints"  # named in the statements below, and in migrations/env.py
 ATTEMPTS = 10  # tries per batch whose row locks are held elsewhere
 LOCK_NOT_AVAILABLE = "55P03"  # lock_timeout's SQLSTATE
 
@@ -166,15 +164,11 @@ class Progress:
 
 def run(backfill: Backfill, settings: Settings, again: bool = False) -> str:
     """Walk the table from the checkpoint to its end; the last line to print."""
-    from sqlalchemy import NullPool, create_engine, text
+    from sqlalchemy import text
 
-    from web.app import migration_uri
+    from web.app.db import migration_engine
 
-    engine = create_engine(
-        migration_uri(settings),
-        poolclass=NullPool,
-        connect_args={"connect_timeout": settings.db_connect_timeout},
-    )
+    engine = migration_engine(settings)
     name = {"name": backfill.name}
     with engine.connect() as connection:
         if not connection.scalar(text(TRY_LOCK), name):
@@ -258,7 +252,7 @@ def say(line: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m web.container.backfill",
+        prog="python -m web.ops.backfill",
         description="Run a backfill of migrations/backfills/, resuming from its checkpoint.",
     )
     parser.add_argument("name", nargs="?", help="the backfill: its file's name without .py")
