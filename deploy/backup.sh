@@ -8,6 +8,6 @@ cd "$(dirname "$0")/.."
 mkdir -p backups
 file="backups/app-$(date -u +%Y%m%dT%H%M%SZ).dump"
 trap 'rm -f "$file.partial"' EXIT
-docker compose exec -T db pg_dump --username app --dbname app --format custom >"$file.partial"
+docker compose exec -T db pg_dump --username app_owner --dbname app --format custom >"$file.partial"
 mv "$file.partial" "$file"
 echo "$file"

@@ -17,7 +17,7 @@ toc=$(in_db pg_restore --list <"$file" 2>&1) || fail "$file is not a pg_dump cus
 echo "$toc" | grep -q "TABLE DATA public alembic_version" || fail "$file is not a backup of this app (it has no alembic_version table)"
 
 # Any row in any table but alembic_version counts as data worth keeping.
-has_data=$(in_db psql --username app --dbname app -tAc "
+has_data=$(in_db psql --username app_owner --dbname app -tAc "
     SELECT coalesce(bool_or((xpath('/row/n/text()', query_to_xml(
         format('SELECT EXISTS (SELECT FROM %I.%I) AS n', schemaname, tablename), false, true, '')))[1]::text::boolean), false)
     FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'")
@@ -26,7 +26,7 @@ if [ "$has_data" = "t" ] && [ "$force" != "1" ]; then
 fi
 
 # One transaction, stopping at the first error: a truncated or damaged file changes nothing.
-in_db pg_restore --username app --dbname app --clean --if-exists --no-owner \
+in_db pg_restore --username app_owner --dbname app --clean --if-exists --no-owner \
     --single-transaction --exit-on-error <"$file"
 # The restored schema may be older than the code: a restart migrates it, and resets the pools.
 docker compose restart web

@@ -8,7 +8,7 @@ from pathlib import Path
 from alembic.config import Config
 from flask import Flask
 
-from harness.database import database_url
+from harness.database import database_env
 from web.app import create_app
 from web.base.config import load_settings
 from web.base.paths import ALEMBIC_INI, ROOT
@@ -19,7 +19,7 @@ def alembic_config() -> Config:
 
 
 def app_for(dbname: str, **env: str) -> Flask:
-    return create_app(load_settings({**os.environ, "DATABASE_URL": database_url(dbname), **env}))
+    return create_app(load_settings({**os.environ, **database_env(dbname), **env}))
 
 
 def copy_of_the_app(folder: Path) -> Path:
@@ -40,5 +40,5 @@ def run_in(app: Path, *command: str, database: str, **env: str) -> subprocess.Co
         text=True,
         timeout=120,
         check=False,
-        env={**os.environ, "DATABASE_URL": database_url(database), "PYTHONPATH": str(app), **env},
+        env={**os.environ, **database_env(database), "PYTHONPATH": str(app), **env},
     )

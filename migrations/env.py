@@ -23,6 +23,7 @@ from web.app.db import db, migration_engine
 from web.base.config import ConfigError
 from web.base.logs import configure as configure_logging
 from web.base.revisions import BACKFILL_CHECKPOINTS, MIGRATION_LOCK_KEY
+from web.base.roles import grants, runtime_role
 
 config = context.config
 if config.config_file_name is not None:
@@ -158,6 +159,20 @@ def run_migrations(connection: Connection, own: bool) -> None:
         context.configure(connection=connection, **COMMON)
         with context.begin_transaction():
             context.run_migrations()
+        grant_to_runtime(connection, own)
+
+
+def grant_to_runtime(connection: Connection, own: bool) -> None:
+    """When requests log in as a role of their own (DATABASE_URL's user), give it what
+    web/base/roles.py says, as the owner, still under the lock."""
+    runtime = runtime_role(settings)
+    if runtime is None:
+        return
+    database = connection.scalar(text("SELECT current_database()"))
+    for statement in grants(database, runtime):
+        connection.execute(text(statement))
+    if own:
+        connection.commit()
 
 
 def run_migrations_online() -> None:

@@ -24,8 +24,9 @@ compat="$project-compat"
 # --progress quiet: compose's "Creating ... Started" lines; its errors still show.
 stack="$compose --progress quiet -p $compat"
 old="$compat-old-web"
-# The compat database, never the one in your .env: everything below talks to this one.
-direct=postgresql://app@db:5432/app
+# The compat database, never the one in your .env: everything below talks to this one, as
+# its owner (the old code may know a single role, for migrations and requests alike).
+direct=postgresql://app_owner@db:5432/app
 # Test cases per operation in schemathesis's fuzzing phase, in each of the two rounds.
 examples=20
 
@@ -78,7 +79,8 @@ start_old() { # $1: MIGRATE_ON_START
     docker rm -f "$old" >/dev/null 2>&1 || true
     # Text logs: the exception lines are read below (the image's default is JSON).
     $stack run -d --no-deps --name "$old" -e "MIGRATE_ON_START=$1" -e LOG_FORMAT=text \
-        -e "DATABASE_URL=$direct" -e "MIGRATION_DATABASE_URL=$direct" web >/dev/null
+        -e "DATABASE_URL=$direct" -e "MIGRATION_DATABASE_URL=$direct" \
+        -e DATABASE_PASSWORD_FILE=/run/secrets/db_owner_password web >/dev/null
     # Ready when it serves its /openapi.json (all the checks need): at most 120 s.
     tries=0
     until docker exec "$old" python -c "import urllib.request as u; \

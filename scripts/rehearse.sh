@@ -41,7 +41,7 @@ if [ -n "${file:-}" ]; then
     # The same checks and the same one-transaction restore as `make restore`.
     toc=$(stack exec -T db pg_restore --list <"$file" 2>&1) || fail "$file is not a pg_dump custom-format archive"
     echo "$toc" | grep -q "TABLE DATA public alembic_version" || fail "$file is not a backup of this app"
-    stack exec -T db pg_restore --username app --dbname app --no-owner \
+    stack exec -T db pg_restore --username app_owner --dbname app --no-owner \
         --single-transaction --exit-on-error <"$file"
 fi
 # Not exec: the trap removes the stack when the driver ends.

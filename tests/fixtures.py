@@ -14,15 +14,17 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from harness.appcopy import alembic_config, app_for, copy_of_the_app
-from harness.database import database_url, query, recreate_database, suite_db
+from harness.database import as_owner, database_env, query, recreate_database, server, suite_db
 from web.app.db import db
+from web.base.roles import grants
 
 
 @pytest.fixture(scope="session")
 def test_database() -> Iterator[str]:
-    """The suite's main database, migrated to head; DATABASE_URL points at it."""
+    """The suite's main database, migrated to head; DATABASE_URL (the app's, as the runtime
+    role) and MIGRATION_DATABASE_URL (the owner's) point at it."""
     name = recreate_database(suite_db())
-    os.environ["DATABASE_URL"] = database_url(name)
+    os.environ.update(database_env(name))
     command.upgrade(alembic_config(), "head")
     yield name
 
@@ -31,10 +33,15 @@ def test_database() -> Iterator[str]:
 def fresh_database(
     test_database: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> str:
-    """An empty database for one test; DATABASE_URL points at it while the test runs."""
+    """An empty database for one test; the app's and the migrations' URLs point at it while
+    the test runs."""
     suffix = re.sub(r"[^a-z0-9_]+", "_", request.node.name.lower())[:40]
     name = recreate_database(f"{test_database}_{suffix}")
-    monkeypatch.setenv("DATABASE_URL", database_url(name))
+    # What the runtime role is granted at the first start: so is what a test makes by hand.
+    for statement in grants(name, server().user or ""):
+        as_owner(name, statement)
+    for variable, value in database_env(name).items():
+        monkeypatch.setenv(variable, value)
     return name
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from harness.appcopy import run_in
-from harness.database import admin_connection, database_url, query
+from harness.database import admin_connection, as_owner, database_env, query
 from harness.revisions import write_revision
 from harness.waiting import wait_until
 from web.base.paths import ROOT
@@ -40,7 +40,7 @@ FAST = {"BACKFILL_PAUSE_MS": "10"}
 def probe(app_copy: Path, fresh_database: str) -> Path:
     """The copy of the app with the backfill `probe` and its table of ROWS rows."""
     (app_copy / "migrations" / "backfills" / "probe.py").write_text(BACKFILL)
-    query(
+    as_owner(
         fresh_database,
         "CREATE TABLE backfill_probe (id bigserial PRIMARY KEY, done int NOT NULL DEFAULT 0,"
         " note text)",
@@ -66,7 +66,7 @@ def start(app: Path, database: str) -> subprocess.Popen:
         text=True,
         env={
             **os.environ,
-            "DATABASE_URL": database_url(database),
+            **database_env(database),
             "PYTHONPATH": str(app),
             **FAST,
         },
@@ -231,7 +231,9 @@ def test_the_not_null_recipe_works_as_written(app_copy: Path, fresh_database: st
     for revision in versions.glob("*.py"):
         revision.unlink()
     # Expanded: the column is there, nullable; the new code has filled it on some rows.
-    query(fresh_database, "CREATE TABLE tasks (id serial PRIMARY KEY, title varchar(200) NOT NULL)")
+    as_owner(
+        fresh_database, "CREATE TABLE tasks (id serial PRIMARY KEY, title varchar(200) NOT NULL)"
+    )
     query(
         fresh_database,
         "INSERT INTO tasks (title) SELECT 'Task ' || i FROM generate_series(1, 3000) AS i",

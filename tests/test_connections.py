@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness.appcopy import run_in
-from harness.database import database_url, query, server
+from harness.database import database_env, database_url, query, server
 from harness.revisions import PROBE_REVISION, write_probe_revision
 from harness.startup import assert_one_line_error, startup
 from web.base.revisions import code_revisions
@@ -44,8 +44,8 @@ def through_another_host(database: str) -> str:
 
 
 def test_startup_and_migrations_use_the_migration_url(fresh_database: str, app_copy: Path) -> None:
-    """Requests through a pooler: start-up migrates on PostgreSQL itself, sets the role's
-    statement_timeout there, and leaves the pooler's budget to the pooler."""
+    """Requests through a pooler: start-up migrates on PostgreSQL itself, sets the requests'
+    role's timeouts there, and leaves the pooler's budget to the pooler."""
     head = next(iter(code_revisions()[1]), None)
     write_probe_revision(app_copy / "migrations" / "versions", head)
     result = run_in(
@@ -53,28 +53,32 @@ def test_startup_and_migrations_use_the_migration_url(fresh_database: str, app_c
         *("python", "-m", "web.container.startup"),
         database=fresh_database,
         DATABASE_URL=through_another_host(fresh_database),
-        MIGRATION_DATABASE_URL=database_url(fresh_database),
+        MIGRATION_DATABASE_URL=database_env(fresh_database)["MIGRATION_DATABASE_URL"],
         WEB_CONCURRENCY="33",
         DB_BUDGET_STRICT="true",
         DB_STATEMENT_TIMEOUT_MS="1234",
+        DB_IDLE_IN_TRANSACTION_TIMEOUT_MS="5678",
     )
     assert result.returncode == 0, result.stderr
     assert "(a pooler); the server sees the pooler's pool" in result.stderr
     assert query(fresh_database, "SELECT version_num FROM alembic_version") == [(PROBE_REVISION,)]
-    # The timeout PgBouncer cannot pass on is the role's default in this database instead.
+    # The timeouts PgBouncer cannot pass on are the runtime role's defaults in this database.
     defaults = query(
         fresh_database,
         "SELECT setconfig FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase"
-        " WHERE d.datname = current_database() AND s.setrole = current_user::regrole",
+        " WHERE d.datname = current_database() AND s.setrole = %s::regrole",
+        server().user,
     )
-    assert defaults == [(["statement_timeout=1234ms"],)]
+    assert defaults == [
+        (["idle_in_transaction_session_timeout=5678ms", "statement_timeout=1234ms"],)
+    ]
 
 
 def test_startup_checks_the_requests_way_in_too(test_database: str) -> None:
     """A DATABASE_URL other than MIGRATION_DATABASE_URL is tried too: a wrong database in
     it, or the pooler away, stops start-up, though PostgreSQL itself answers."""
     direct = {
-        "MIGRATION_DATABASE_URL": database_url(test_database),
+        "MIGRATION_DATABASE_URL": database_env(test_database)["MIGRATION_DATABASE_URL"],
         "MIGRATION_DATABASE_URL_FILE": "",
     }
     for url in (through_another_host("no_such_database"), database_url("no_such_database")):

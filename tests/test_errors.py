@@ -9,7 +9,7 @@ from flask import Blueprint
 from sqlalchemy import text
 
 from harness.appcopy import app_for
-from harness.database import admin_connection, query, suite_db
+from harness.database import admin_connection, as_owner, suite_db
 from web.app.db import db
 
 pytestmark = pytest.mark.usefixtures("test_database")
@@ -48,7 +48,7 @@ def test_a_statement_timeout_says_so(fresh_database: str, caplog: pytest.LogCapt
 
 
 def test_a_lock_timeout_says_so(fresh_database: str, caplog: pytest.LogCaptureFixture) -> None:
-    query(fresh_database, "CREATE TABLE error_probe (id int)")
+    as_owner(fresh_database, "CREATE TABLE error_probe (id int)")
     client = client_for(fresh_database)
     with closing(admin_connection(fresh_database)) as holder, holder.cursor() as cursor:
         holder.autocommit = False

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness.database import database_url
+from harness.database import database_env
 from harness.waiting import answers, wait_until
 from web.base.paths import ROOT
 
@@ -73,7 +73,7 @@ def serve_with_exit_marks(
         env={
             **os.environ,
             "PYTHONPATH": f"{ROOT}{os.pathsep}{folder}",
-            "DATABASE_URL": database_url(database),
+            **database_env(database),
             "EXIT_MARKS": str(folder / "marks"),
             "WEB_CONCURRENCY": str(workers),
             "PORT": str(PORT),
@@ -163,7 +163,7 @@ def test_metrics_add_up_every_worker(tmp_path: Path, test_database: str) -> None
         cwd=ROOT,
         env={
             **os.environ,
-            "DATABASE_URL": database_url(test_database),
+            **database_env(test_database),
             "WEB_CONCURRENCY": str(workers),
             "PORT": str(PORT),
             "METRICS_PORT": str(metrics_port),

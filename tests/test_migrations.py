@@ -25,10 +25,10 @@ from pytest_alembic.tests import (  # noqa: F401 (collected as tests)
 )
 
 from harness.appcopy import alembic_config, run_in
-from harness.database import admin_connection, database_url, query, recreate_database, server
+from harness.database import admin_connection, database_env, query, recreate_database, server
 from harness.revisions import write_revision
 from harness.waiting import wait_until
-from web.app.db import database_uri, db
+from web.app.db import db, migration_uri
 from web.base.config import load_settings
 from web.base.paths import ROOT, VERSIONS_DIR
 from web.base.revisions import MIGRATION_LOCK_KEY, code_revisions
@@ -42,8 +42,10 @@ HEAD = (code_revisions()[1] or (None,))[0]  # the code's head; None on an empty 
 def alembic_engine(monkeypatch: pytest.MonkeyPatch) -> sa.Engine:
     """pytest-alembic's database; it hands env.py a connection of this engine."""
     recreate_database(MIGRATIONS_DB)
-    monkeypatch.setenv("DATABASE_URL", database_url(MIGRATIONS_DB))
-    engine = sa.create_engine(database_uri(load_settings()), poolclass=sa.NullPool)
+    for variable, value in database_env(MIGRATIONS_DB).items():
+        monkeypatch.setenv(variable, value)
+    # The owner's, as migrations log in.
+    engine = sa.create_engine(migration_uri(load_settings()), poolclass=sa.NullPool)
     yield engine
     engine.dispose()
 
@@ -66,7 +68,7 @@ def start_upgrade(database: str, cwd: Path, **env: str) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "DATABASE_URL": database_url(database), "PYTHONPATH": str(cwd), **env},
+        env={**os.environ, **database_env(database), "PYTHONPATH": str(cwd), **env},
     )
 
 
@@ -136,7 +138,7 @@ def test_env_migrates_on_a_callers_connection_and_transaction(
         """,
     )
     config = Config(str(app_copy / "alembic.ini"))
-    engine = sa.create_engine(database_uri(load_settings()), poolclass=sa.NullPool)
+    engine = sa.create_engine(migration_uri(load_settings()), poolclass=sa.NullPool)
     with engine.connect() as connection:
         transaction = connection.begin()
         config.attributes["connection"] = connection
@@ -170,7 +172,7 @@ def test_env_migrates_on_a_callers_connection_outside_a_transaction(
         'op.execute("CREATE TABLE given_probe AS SELECT pg_backend_pid() AS pid")',
     )
     config = Config(str(app_copy / "alembic.ini"))
-    engine = sa.create_engine(database_uri(load_settings()), poolclass=sa.NullPool)
+    engine = sa.create_engine(migration_uri(load_settings()), poolclass=sa.NullPool)
     with engine.connect() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")

@@ -126,7 +126,10 @@ def test_pool_gauges_count_a_held_connection(test_database: str) -> None:
 def test_forwarded_headers_only_from_the_proxy(
     test_database: str, peer: str, trusted: bool
 ) -> None:
-    app = app_for(test_database, FORWARDED_ALLOW_IPS="10.0.0.0/8, 172.16.0.0/12")
+    # Behind a proxy, real secrets (the suite's are the development ones, refused there).
+    real = {"SECRET_KEY": "k", "DATABASE_PASSWORD": "p", "MIGRATION_DATABASE_PASSWORD": "q"}
+    files = {f"{name}_FILE": "" for name in real}
+    app = app_for(test_database, FORWARDED_ALLOW_IPS="10.0.0.0/8, 172.16.0.0/12", **real, **files)
 
     @app.get("/_test/who")
     def who():

@@ -15,7 +15,7 @@ def test_startup_with_malformed_url() -> None:
 
 
 def test_startup_with_wrong_password_hides_it() -> None:
-    result = startup(DATABASE_PASSWORD="wrong-password-1234")
+    result = startup(DATABASE_PASSWORD="wrong-password-1234", DATABASE_PASSWORD_FILE="")
     assert_one_line_error(result, "password authentication failed")
     assert "wrong-password-1234" not in result.stderr + result.stdout
 
@@ -42,5 +42,11 @@ def test_startup_on_a_role_whose_password_has_a_percent_sign(test_database: str)
         cursor.execute("CREATE ROLE percent_user LOGIN PASSWORD 'p%ss@w:rd%'")
         cursor.execute(f"GRANT ALL ON DATABASE {test_database} TO percent_user")
     url = f"postgresql://percent_user:p%25ss%40w%3Ard%25@{server().host}:{server().port}/{test_database}"
-    result = startup(DATABASE_URL=url, DATABASE_PASSWORD="", MIGRATE_ON_START="false")
+    # One role for both, as a single-role database has it.
+    result = startup(
+        DATABASE_URL=url,
+        DATABASE_PASSWORD_FILE="",
+        MIGRATION_DATABASE_URL="",
+        MIGRATE_ON_START="false",
+    )
     assert result.returncode == 0, result.stderr

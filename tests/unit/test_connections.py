@@ -13,8 +13,12 @@ def test_pools_are_sized_from_the_threads_with_no_overflow() -> None:
 
 def test_no_startup_option_through_a_pooler() -> None:
     """PgBouncer refuses `options` it cannot restore per client; the role default stands in."""
-    direct = engine_options(settings(DB_STATEMENT_TIMEOUT_MS="700"))["connect_args"]
-    assert direct["options"] == "-c statement_timeout=700"
+    direct = engine_options(
+        settings(DB_STATEMENT_TIMEOUT_MS="700", DB_IDLE_IN_TRANSACTION_TIMEOUT_MS="900")
+    )["connect_args"]
+    assert (
+        direct["options"] == "-c statement_timeout=700 -c idle_in_transaction_session_timeout=900"
+    )
     pooled = settings(
         DATABASE_URL="postgresql://app@pgbouncer:6432/app",
         MIGRATION_DATABASE_URL="postgresql://app@db:5432/app",
@@ -33,6 +37,23 @@ def test_migration_url_defaults_to_the_database_url_and_shares_its_password() ->
     )
     assert (split.migration_database.host, split.migration_database.password) == ("db", "pw")
     assert split.through_pooler
+
+
+def test_the_owner_has_a_password_of_its_own() -> None:
+    """Migrations log in as the owner with MIGRATION_DATABASE_PASSWORD; when there is no
+    MIGRATION_DATABASE_URL, there is one role, and one password."""
+    roles = settings(
+        DATABASE_URL="postgresql://app_runtime@pgbouncer:6432/app",
+        MIGRATION_DATABASE_URL="postgresql://app_owner@db:5432/app",
+        DATABASE_PASSWORD="runtime-pw",
+        MIGRATION_DATABASE_PASSWORD="owner-pw",
+    )
+    assert (roles.database.password, roles.migration_database.password) == (
+        "runtime-pw",
+        "owner-pw",
+    )
+    one = settings(DATABASE_PASSWORD="runtime-pw", MIGRATION_DATABASE_PASSWORD="owner-pw")
+    assert one.migration_database.password == "runtime-pw"
 
 
 def test_the_budget_of_a_16_cpu_host() -> None:

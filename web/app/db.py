@@ -80,15 +80,19 @@ def engine_options(settings: Settings) -> dict[str, Any]:
 
 
 def statement_timeout_option(settings: Settings) -> dict[str, str]:
-    """DB_STATEMENT_TIMEOUT_MS as a startup option, when connecting to PostgreSQL itself.
+    """DB_STATEMENT_TIMEOUT_MS and DB_IDLE_IN_TRANSACTION_TIMEOUT_MS as a startup option,
+    when connecting to PostgreSQL itself.
 
     Through PgBouncer there is no such option to send: in transaction pooling a server
     connection serves many clients, and PgBouncer refuses a startup option it cannot
-    restore per client (it restores only the settings PostgreSQL reports, which
-    statement_timeout is not). There the start-up step makes the timeout the role's
-    default in this database instead (web/container/startup.py), which PostgreSQL applies
-    to every server connection PgBouncer opens.
+    restore per client (it restores only the settings PostgreSQL reports, which these
+    are not). There the start-up step makes them the role's defaults in this database
+    instead (web/container/startup.py), which PostgreSQL applies to every server
+    connection PgBouncer opens.
     """
     if settings.through_pooler:
         return {}
-    return {"options": f"-c statement_timeout={settings.db_statement_timeout_ms}"}
+    return {
+        "options": f"-c statement_timeout={settings.db_statement_timeout_ms}"
+        f" -c idle_in_transaction_session_timeout={settings.db_idle_in_transaction_timeout_ms}"
+    }

@@ -16,6 +16,9 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 SCHEMES = ("postgresql", "postgres", "postgresql+psycopg2")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("JSON", "TEXT")
+# The committed development secrets (dev-only-secrets/) start with this: public, so refused
+# wherever the app is served to others (see _refuse_dev_secrets).
+DEV_ONLY_PREFIX = "dev-only-"
 
 
 class ConfigError(Exception):
@@ -30,6 +33,8 @@ class DatabaseURL:
     user: str | None
     password: str | None = field(repr=False)
     options: dict[str, str]
+    # The setting the password came from, to name it in an error.
+    password_from: str = field(default="DATABASE_PASSWORD", compare=False)
 
     def redacted(self) -> str:
         auth = f"{self.user}:***@" if self.password else (f"{self.user}@" if self.user else "")
@@ -57,6 +62,7 @@ class Settings:
     max_content_length: int
     db_connect_timeout: int
     db_statement_timeout_ms: int
+    db_idle_in_transaction_timeout_ms: int
     db_pool_size: int
     db_pool_timeout: int
     db_replicas: int
@@ -100,16 +106,28 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             raise ConfigError("SECRET_KEY is not set (required unless DEBUG=true)")
         secret_key = "debug-only-insecure-key"  # noqa: S105 (only with DEBUG=true)
     threads = env.integer("GUNICORN_THREADS", 4, minimum=1)
-    database = _database_url(env, "DATABASE_URL")
+    database = _database_url(env, "DATABASE_URL", "DATABASE_PASSWORD")
+    # Migrations may log in as another role (the schema's owner), with its own password.
+    migration_database = _database_url(
+        env, "MIGRATION_DATABASE_URL", "MIGRATION_DATABASE_PASSWORD", default=database
+    )
+    forwarded_allow_ips = _networks(env, "FORWARDED_ALLOW_IPS")
+    if forwarded_allow_ips:
+        _refuse_dev_secrets(secret_key, database, migration_database)
     return Settings(
         database=database,
-        migration_database=_database_url(env, "MIGRATION_DATABASE_URL", database),
+        migration_database=migration_database,
         secret_key=secret_key,
         debug=debug,
         log_level=env.choice("LOG_LEVEL", "INFO", LOG_LEVELS),
         max_content_length=env.integer("MAX_CONTENT_LENGTH", 64 * 1024, minimum=1),
         db_connect_timeout=env.integer("DB_CONNECT_TIMEOUT", 3, minimum=1),
         db_statement_timeout_ms=env.integer("DB_STATEMENT_TIMEOUT_MS", 10_000, minimum=0),
+        # A request's transaction left open and idle (a bug, a stuck worker) holds its locks
+        # and, through PgBouncer, a server connection: PostgreSQL ends it after this.
+        db_idle_in_transaction_timeout_ms=env.integer(
+            "DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", 30_000, minimum=0
+        ),
         # One connection per thread in each of a worker's two pools (writes, reads): a
         # thread holds at most one of each at a time, so more would never be used.
         db_pool_size=env.integer("DB_POOL_SIZE", threads, minimum=1),
@@ -134,8 +152,21 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         # json for machines (the image), text for people (make up and the tools container).
         log_format=env.choice("LOG_FORMAT", "json", LOG_FORMATS).lower(),
         metrics_port=env.integer("METRICS_PORT", 9000, minimum=0, maximum=65535),  # 0: off
-        forwarded_allow_ips=_networks(env, "FORWARDED_ALLOW_IPS"),
+        forwarded_allow_ips=forwarded_allow_ips,
     )
+
+
+def _refuse_dev_secrets(secret_key: str, *databases: DatabaseURL) -> None:
+    """The rule: behind a proxy (FORWARDED_ALLOW_IPS set), the app is served to others, so the
+    public development secrets are refused. Without it, compose publishes it on 127.0.0.1."""
+    named = [("SECRET_KEY", secret_key)]
+    named += [(url.password_from, url.password or "") for url in databases]
+    for name, value in named:
+        if value.startswith(DEV_ONLY_PREFIX):
+            raise ConfigError(
+                f"{name} is a development secret ({DEV_ONLY_PREFIX}...), refused behind a "
+                "proxy (FORWARDED_ALLOW_IPS is set): give it a real one (docs/security.md)"
+            )
 
 
 def available_cpus() -> int:
@@ -161,8 +192,16 @@ def _networks(env: _Env, name: str) -> tuple[str, ...]:
     return items
 
 
-def _database_url(env: _Env, name: str, default: DatabaseURL | None = None) -> DatabaseURL:
-    """The URL in `name` (or `name`_FILE); `default` when it is unset and there is one."""
+def _database_url(
+    env: _Env, name: str, password: str, default: DatabaseURL | None = None
+) -> DatabaseURL:
+    """The URL in `name` (or `name`_FILE); `default` when it is unset and there is one.
+
+    Its password: the setting `password` (or its _FILE), else DATABASE_PASSWORD, else the
+    URL's own."""
+    given = [
+        (setting, env.secret(setting)) for setting in dict.fromkeys((password, "DATABASE_PASSWORD"))
+    ]
     raw = env.secret(name)
     if not raw and default is not None:
         return default
@@ -180,14 +219,17 @@ def _database_url(env: _Env, name: str, default: DatabaseURL | None = None) -> D
     dbname = unquote(url.path.lstrip("/"))
     if not url.hostname or not dbname:
         raise ConfigError(f"{name} is malformed: it needs a host and a database name")
-    password = env.secret("DATABASE_PASSWORD") or (unquote(url.password) if url.password else None)
+    if url.password:
+        given.append((name, unquote(url.password)))
+    source, secret = next(((s, v) for s, v in given if v), (password, None))
     return DatabaseURL(
         host=url.hostname,
         port=port,
         dbname=dbname,
         user=unquote(url.username) if url.username else None,
-        password=password,
+        password=secret,
         options=dict(parse_qsl(url.query)),
+        password_from=source,
     )
 
 

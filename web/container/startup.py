@@ -23,6 +23,7 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from web.base.config import ConfigError, DatabaseURL, Settings, load_settings
 from web.base.logs import STARTUP_LOGGER, configure
 from web.base.paths import ALEMBIC_INI
 from web.base.revisions import code_revisions, database_revisions
+from web.base.roles import missing, runtime_role
 from web.container import connections
 
 # Read by the metrics server in the same container; a container has one start-up step.
@@ -132,33 +134,67 @@ def check_budget(settings: Settings, connection: Any) -> None:
     log(f"warning: {message}")
 
 
-def set_role_statement_timeout(settings: Settings, connection: Any) -> None:
-    """Through PgBouncer, make DB_STATEMENT_TIMEOUT_MS this role's default in this database.
+def set_role_timeouts(settings: Settings) -> None:
+    """Make DB_STATEMENT_TIMEOUT_MS and DB_IDLE_IN_TRANSACTION_TIMEOUT_MS the defaults of the
+    role requests log in as, in this database: when it is a role of its own, or requests go
+    through PgBouncer. As that role (any role may set its own), on PostgreSQL itself.
 
-    PgBouncer cannot pass the app's per-connection option on (web/app/__init__.py), so
-    PostgreSQL applies the timeout itself to each server connection it opens for the role.
-    Server connections already open keep the value they started with until PgBouncer
-    replaces them (server_lifetime, or a restart of PgBouncer). Migrations are not limited
-    by it: they SET statement_timeout = 0 on their own session (migrations/env.py).
+    PgBouncer cannot pass the app's per-connection options on (web/app/db.py), so
+    PostgreSQL applies these itself to each server connection it opens for the role: those
+    it opens from now on, the first of them just after this (main). Server connections
+    already open keep the values they started with until PgBouncer replaces them
+    (server_lifetime, or a restart of PgBouncer). Migrations are not limited by them: they
+    log in as the owner, and SET statement_timeout = 0 (migrations/env.py).
     """
-    if not settings.through_pooler:
+    if not (settings.through_pooler or runtime_role(settings)):
         return
     from psycopg2 import sql
 
-    statement = sql.SQL("ALTER ROLE CURRENT_USER IN DATABASE {} SET statement_timeout = {}")
+    requests = settings.database
+    direct = replace(settings.migration_database, user=requests.user, password=requests.password)
+    connection = wait_for_database(settings, direct)
+
+    wanted = {
+        "idle_in_transaction_session_timeout": f"{settings.db_idle_in_transaction_timeout_ms}ms",
+        "statement_timeout": f"{settings.db_statement_timeout_ms}ms",
+    }
     with connection.cursor() as cursor:
         cursor.execute(
-            statement.format(
-                sql.Identifier(settings.migration_database.dbname),
-                sql.Literal(f"{settings.db_statement_timeout_ms}ms"),
-            )
+            "SELECT current_database(), (SELECT setconfig FROM pg_db_role_setting"
+            " WHERE setrole = current_user::regrole AND setdatabase ="
+            " (SELECT oid FROM pg_database WHERE datname = current_database()))"
         )
+        database, current = cursor.fetchone()
+        if sorted(current or []) != [f"{name}={value}" for name, value in wanted.items()]:
+            for name, value in wanted.items():
+                statement = sql.SQL("ALTER ROLE CURRENT_USER IN DATABASE {} SET {} = {}")
+                cursor.execute(
+                    statement.format(sql.Identifier(database), sql.SQL(name), sql.Literal(value))
+                )
     connection.commit()
-    log(f"statement_timeout for requests through the pooler: {settings.db_statement_timeout_ms}ms")
+    connection.close()
+    log(
+        f"timeouts of the role requests log in as: statement {wanted['statement_timeout']}, "
+        f"idle in transaction {wanted['idle_in_transaction_session_timeout']}"
+    )
 
 
-def migrate(connection: Any) -> tuple[str, float]:
-    """Bring the database to head; (the revision it is at now, seconds waited for the lock)."""
+def grants_missing(settings: Settings, connection: Any) -> int:
+    """How many of the runtime role's grants (web/base/roles.py) are missing; 0 with one role."""
+    import psycopg2
+
+    runtime = runtime_role(settings)
+    if runtime is None:
+        return 0
+    try:
+        return query_on(connection)(missing(runtime))[0][0]
+    except psycopg2.Error as exc:  # the role does not exist, most likely
+        raise StartupError(f"cannot check what {runtime} may do: {first_line(exc)}") from None
+
+
+def migrate(settings: Settings, connection: Any) -> tuple[str, float]:
+    """Bring the database to head, and the runtime role's grants with it (migrations/env.py
+    gives them); (the revision it is at now, seconds waited for the lock)."""
     known, heads = code_revisions()
     if len(heads) > 1:
         raise StartupError(
@@ -166,8 +202,9 @@ def migrate(connection: Any) -> tuple[str, float]:
             "merge them with `alembic merge` before deploying"
         )
     current = database_revisions(query_on(connection))
+    to_grant = grants_missing(settings, connection)
     connection.close()
-    if current == heads:
+    if current == heads and not to_grant:
         log(f"database is at head {', '.join(heads) or '(no migrations)'}; nothing to migrate")
         return ", ".join(heads), 0.0
     unknown = [revision for revision in current if revision not in known]
@@ -176,7 +213,10 @@ def migrate(connection: Any) -> tuple[str, float]:
             f"database is at revision {', '.join(unknown)}, which this code does not know "
             f"(its head is {', '.join(heads) or 'none'}); refusing to start, nothing was changed"
         )
-    log(f"migrating from {', '.join(current) or 'an empty database'} to {heads[0]}")
+    if current == heads:
+        log(f"granting {runtime_role(settings)} what requests need (web/base/roles.py)")
+    else:
+        log(f"migrating from {', '.join(current) or 'an empty database'} to {', '.join(heads)}")
     from alembic import command
     from alembic.config import Config
 
@@ -188,7 +228,7 @@ def migrate(connection: Any) -> tuple[str, float]:
     except Exception as exc:
         raise StartupError(f"migration failed: {type(exc).__name__}: {first_line(exc)}") from None
     # migrations/env.py notes how long it waited for another replica's migration.
-    return heads[0], config.attributes.get("lock_wait_seconds", 0.0)
+    return ", ".join(heads), config.attributes.get("lock_wait_seconds", 0.0)
 
 
 def record(started: float, revision: str, lock_wait: float) -> None:
@@ -216,13 +256,13 @@ def main() -> int:
     configure(settings.log_format)
     try:
         connection = wait_for_database(settings, settings.migration_database)
+        set_role_timeouts(settings)
         if settings.database != settings.migration_database:
             # The requests' way in works too: PgBouncer up, the database and user known.
             wait_for_database(settings, settings.database).close()
         check_budget(settings, connection)
-        set_role_statement_timeout(settings, connection)
         if settings.migrate_on_start:
-            revision, lock_wait = migrate(connection)
+            revision, lock_wait = migrate(settings, connection)
         else:
             connection.close()
             log("MIGRATE_ON_START is false: not migrating")
