@@ -292,9 +292,11 @@ def start_proxy() -> None:
         )
         run("docker", "build", "-q", "-t", PROXY_IMAGE, str(context))
     run("docker", "rm", "-f", PROXY, check=False)
+    buffering = run("sh", "deploy/caddy_request_buffering.sh", CADDY_IMAGE).strip()
     run(
         "docker", "run", "-d", "--name", PROXY, "--network", NETWORK,
-        "--network-alias", PROXY_SITE, "-e", f"SITE_ADDRESS={PROXY_SITE}", PROXY_IMAGE,
+        "--network-alias", PROXY_SITE, "-e", f"SITE_ADDRESS={PROXY_SITE}",
+        *(["-e", f"CADDY_REQUEST_BUFFERING={buffering}"] if buffering else []), PROXY_IMAGE,
     )  # fmt: skip
     # Ready once wrk completes requests over https (the certificate is made in the background).
     served = re.compile(r"^\s+[1-9]\d* requests in", re.M)
@@ -332,7 +334,20 @@ def with_peak_connections(measure: Callable[[], dict]) -> dict:
     """measure()'s figures, and the most server connections seen while it ran, by way in."""
     db = compose("ps", "-q", "db").strip()
     watch = subprocess.Popen(
-        ["docker", "exec", "-i", "-e", "PGAPPNAME=bench-watch", db, "psql", "-U", "app", "-tAq"],
+        [
+            "docker",
+            "exec",
+            "-i",
+            "-e",
+            "PGAPPNAME=bench-watch",
+            db,
+            "psql",
+            "-U",
+            "postgres",
+            "-d",
+            "app",
+            "-tAq",
+        ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -344,7 +359,7 @@ def with_peak_connections(measure: Callable[[], dict]) -> dict:
         figures = measure()
     finally:
         # Ending `docker exec` would leave psql running in the container: end its session.
-        compose("exec", "-T", "db", "psql", "-U", "app", "-tAqc", END_WATCH)
+        compose("exec", "-T", "db", "psql", "-U", "postgres", "-tAqc", END_WATCH)
         out = watch.communicate(timeout=30)[0]
     samples = [tuple(map(int, line.split("|"))) for line in out.split() if "|" in line]
     return {
@@ -361,7 +376,7 @@ def throughput() -> dict[str, list[dict[str, float]]]:
     start_server(PLAIN_SERVER, METRICS_PORT="0", LOG_FORMAT="text")
     start_proxy()
     # web as compose runs it, but with requests straight to PostgreSQL instead of PgBouncer.
-    start_server(DIRECT_SERVER, DATABASE_URL="postgresql://app@db:5432/app")
+    start_server(DIRECT_SERVER, DATABASE_URL="postgresql://app_runtime@db:5432/app")
     targets = {
         "healthz": (f"{WEB}/healthz", None),
         "read": (f"{WEB}/api/probe/items/42", None),
@@ -401,7 +416,9 @@ def median(values: list[float]) -> float:
 
 
 def main() -> None:
-    os.chdir("/repo")
+    # The repository where the host has it too: compose's bind mounts (db/, the secret
+    # files) name host paths.
+    os.chdir(os.environ.get("BENCH_REPO", "/repo"))
     try:
         build_probe_image()
         log(f"cold starts x{COLD_STARTS}")

@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import tempfile
+from functools import cache
 from pathlib import Path
 
 import requests
@@ -31,6 +32,23 @@ PGBOUNCER_POOL = int(os.environ.get("PGBOUNCER_POOL_SIZE") or 20)
 VERSIONS = "/app/migrations/versions"
 # The code's head revision (None on an empty history): the probe's revision goes on top.
 CODE_HEAD = next(iter(code_revisions()[1]), None)
+
+
+@cache
+def caddy_env() -> dict[str, str]:
+    """What deploy/Caddyfile needs from the environment for this machine's Caddy: an older
+    Caddy's spelling of request buffering (deploy/caddy_request_buffering.sh), if any."""
+    image = os.environ.get("CADDY_IMAGE")
+    if not image or "CADDY_REQUEST_BUFFERING" in os.environ:
+        return {}  # the official image the compose files name, or the caller's choice
+    spelling = subprocess.run(
+        ["sh", str(ROOT / "deploy" / "caddy_request_buffering.sh"), image],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout.strip()
+    return {"CADDY_REQUEST_BUFFERING": spelling} if spelling else {}
 
 
 def image(service: str) -> str:
@@ -93,7 +111,12 @@ class Stack:
             PROJECT,
             *(arg for f in files for arg in ("-f", str(f))),
         ]
-        self.env = {**os.environ, "COMPOSE_PROJECT_NAME": PROJECT, "WEB_PORT": str(PORT)}
+        self.env = {
+            **os.environ,
+            **caddy_env(),
+            "COMPOSE_PROJECT_NAME": PROJECT,
+            "WEB_PORT": str(PORT),
+        }
 
     def with_overlay(self, overlay: Path) -> "Stack":
         stack = Stack.__new__(Stack)
@@ -131,7 +154,7 @@ class Stack:
 
     def psql(self, sql: str) -> str:
         return self.compose(
-            "exec", "-T", "db", "psql", "-U", "app", "-d", "app", "-tAc", sql
+            "exec", "-T", "db", "psql", "-U", "postgres", "-d", "app", "-tAc", sql
         ).stdout.strip()
 
     def run_web(self, *args: str, **env: str) -> subprocess.CompletedProcess:

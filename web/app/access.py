@@ -23,6 +23,10 @@ from web.base.logs import request_id
 REQUEST_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 # The route of a request that matched none (404, 405), so that a scan adds no series.
 UNMATCHED = "unmatched"
+# Methods are labelled as they are when HTTP defines them; any other token a client sends
+# is one label, so that inventing methods adds no series either.
+METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
+OTHER_METHOD = "other"
 logger = logging.getLogger("web.access")
 
 
@@ -41,6 +45,10 @@ def route() -> str:
     return request.url_rule.rule if request.url_rule else UNMATCHED
 
 
+def method() -> str:
+    return request.method if request.method in METHODS else OTHER_METHOD
+
+
 def begin() -> None:
     g.started = time.perf_counter()
     given = request.headers.get("X-Request-ID", "")
@@ -50,8 +58,8 @@ def begin() -> None:
 
 def record(response: Response) -> Response:
     seconds = time.perf_counter() - g.started
-    REQUESTS.labels(route(), request.method, response.status_code).inc()
-    LATENCY.labels(route(), request.method).observe(seconds)
+    REQUESTS.labels(route(), method(), response.status_code).inc()
+    LATENCY.labels(route(), method()).observe(seconds)
     return response
 
 
