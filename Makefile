@@ -3,9 +3,18 @@
 .DEFAULT_GOAL := help
 .PHONY: help build up down logs shell psql revision migrate downgrade history current heads \
         check sql backfill test test-unit lint lock lock-check fmt e2e bench deploy undeploy ps backup restore \
-        lint-migrations e2e-swarm remove-sample lint-deploy compat rehearse
+        lint-migrations e2e-swarm remove-sample lint-deploy compat rehearse db-roles
 
 COMPOSE ?= docker compose
+# The variables you give (make revision msg="..."): their text exactly as typed, make's own
+# $(...) included, passed to recipes in the environment. Recipes quote them ("$$msg"), so a
+# quote, a `;` or a $(...) in a value stays text and never becomes a command.
+VARIABLES := msg empty rev range name again args against file force rows max_wait max_failed \
+             since all v confirm short superuser
+$(foreach _var,$(VARIABLES),$(eval override $(_var) := $$(value $(_var))))
+export $(VARIABLES)
+# `args` holds several arguments: split as xargs splits (quotes group words), never by a shell.
+SPLIT_ARGS = printf '%s\n' "$$args" | xargs
 DEV      = $(COMPOSE) -f docker-compose.yml -f compose.dev.yml
 # The tools container runs as you, so files it writes (new revisions) are yours.
 TOOLS    = $(COMPOSE) run --rm --user "$$(id -u):$$(id -g)" tools
@@ -34,8 +43,15 @@ build: ## build the web, pgbouncer and tools images
 up: ## start the development stack (code mounted, reload on change) and wait until ready
 	$(DEV) up -d --build --wait
 
-down: ## stop the stack, keeping the data (make down v=1 deletes the database volume too)
-	$(DEV) --profile tools down --remove-orphans $(if $(v),-v)
+down: ## stop the stack, keeping the data (make down v=1 deletes the database volume: it asks first)
+	@if [ "$$v" = 1 ] && [ "$$confirm" != 1 ]; then \
+		printf 'make down v=1 deletes the database volume and every row in it. Type yes to go on: '; \
+		read -r answer || answer=; \
+		[ "$$answer" = yes ] || { echo 'error: not confirmed; nothing was stopped or deleted (confirm=1 skips the question)' >&2; exit 1; }; \
+	elif [ -n "$$v" ] && [ "$$v" != 1 ]; then \
+		echo "make down: v=$$v keeps the volume; only v=1 deletes it" >&2; \
+	fi
+	$(DEV) --profile tools down --remove-orphans $$([ "$$v" = 1 ] && echo -v)
 
 logs: ## follow the logs
 	$(DEV) logs -f
@@ -43,18 +59,24 @@ logs: ## follow the logs
 shell: ## a shell in the running web container
 	$(DEV) exec web sh
 
-psql: ## psql in the database
-	$(COMPOSE) exec db psql -U app app
+psql: ## psql in the database, as its owner (app_owner)
+	$(COMPOSE) exec db psql -U app_owner app
+
+# db/roles.sql, run by the superuser: at a database's first start it runs by itself. Once on
+# a database made before the roles (its superuser is then `app`), or after changing a password.
+db-roles: ## create or update the database roles and give app_owner the app's objects: make db-roles [superuser=app]
+	$(COMPOSE) exec -T db psql -v ON_ERROR_STOP=1 -U "$${superuser:-postgres}" -d app \
+		-f /docker-entrypoint-initdb.d/roles.sql
 
 revision: ## autogenerate a migration from the models: make revision msg="add due date" [empty=1]
-	@test -n "$(msg)" || { echo 'error: say what changed: make revision msg="add due date"' >&2; exit 2; }
-	$(ALEMBIC) revision $(if $(empty),,--autogenerate) -m "$(msg)"
+	@test -n "$$msg" || { echo 'error: say what changed: make revision msg="add due date"' >&2; exit 2; }
+	$(ALEMBIC) revision $(if $(empty),,--autogenerate) -m "$$msg"
 
 migrate: ## apply the migrations up to head
 	$(ALEMBIC) upgrade head
 
 downgrade: ## roll back one migration (or to a revision: make downgrade rev=<id>)
-	$(ALEMBIC) downgrade $(or $(rev),-1)
+	$(ALEMBIC) downgrade "$${rev:--1}"
 
 history: ## list the migrations
 	$(ALEMBIC) history --indicate-current
@@ -69,31 +91,30 @@ check: ## fail when the models and the migrations differ
 	$(ALEMBIC) check
 
 sql: ## print the SQL an upgrade would run, for review (make sql range=<from>:<to>)
-	$(ALEMBIC) upgrade $(or $(range),head) --sql
+	$(ALEMBIC) upgrade "$${range:-head}" --sql
 
 # scripts/compat.sh says what it builds, starts and checks, on a throwaway project of its own.
 compat: ## the code of a git ref (default: the merge base with main) against the working tree's revisions: make compat against=v1.2.0
-	sh scripts/compat.sh "$(against)"
+	sh scripts/compat.sh "$$against"
 
 # After the deploy, never on start: walks a table in short batches, resuming where a killed
 # run stopped (web/ops/backfill.py). Without a name, it lists the backfills.
 backfill: ## run a data migration of migrations/backfills/: make backfill name=<name> [again=1]
-	$(TOOLS) python -m web.ops.backfill $(name) $(if $(again),--again)
+	$(TOOLS) python -m web.ops.backfill $${name:+"$$name"} $(if $(again),--again)
 
 test: ## run the test suite against the stack's PostgreSQL (make test args="-k api")
-	$(TOOLS) pytest $(args)
+	$(SPLIT_ARGS) $(TOOLS) pytest
 
 test-unit: ## the pure tests only (tests/unit): no database, a few seconds
-	$(OFFLINE) pytest tests/unit $(args)
+	$(SPLIT_ARGS) $(OFFLINE) pytest tests/unit
 
 lint-migrations: ## squawk on the SQL of migrations not on main (since=<git ref>; all=1 for every one)
-	@files="$$(git diff --name-only --diff-filter=A $(or $(since),main)...HEAD -- migrations/versions; \
+	@files="$$(git diff --name-only --diff-filter=A "$${since:-main}...HEAD" -- migrations/versions; \
 		git ls-files --others --exclude-standard migrations/versions)"; \
 	$(OFFLINE) python -m web.ops.lint_migrations $(if $(all),--all,$$files)
 
 rehearse: ## the pending migrations under traffic, on a throwaway copy: make rehearse [rows=N] [file=<backup>] [against=<git ref>]
-	rows="$(rows)" file="$(file)" against="$(against)" max_wait="$(max_wait)" max_failed="$(max_failed)" \
-		sh scripts/rehearse.sh
+	sh scripts/rehearse.sh
 
 lint: ## ruff (lint and format check), the layers' import contracts, and hadolint
 	$(OFFLINE) sh -c 'ruff check . && ruff format --check . && lint-imports --no-cache && hadolint Dockerfile bench/Dockerfile pgbouncer/Dockerfile'
@@ -101,12 +122,14 @@ lint: ## ruff (lint and format check), the layers' import contracts, and hadolin
 # promtool ships in the Prometheus image, caddy in Caddy's; the files are mounted where
 # compose mounts them.
 lint-deploy: ## check the Caddyfile, and the Prometheus configuration and alert rules (promtool)
-	docker run --rm -v "$(CURDIR)/deploy/Caddyfile:/etc/caddy/Caddyfile:ro" $(or $(CADDY_IMAGE),caddy:2) \
+	caddy=$(or $(CADDY_IMAGE),caddy:2.11.4); buffering=$$(sh deploy/caddy_request_buffering.sh "$$caddy"); \
+	docker run --rm $${buffering:+-e "CADDY_REQUEST_BUFFERING=$$buffering"} \
+		-v "$(CURDIR)/deploy/Caddyfile:/etc/caddy/Caddyfile:ro" "$$caddy" \
 		caddy validate --config /etc/caddy/Caddyfile --adapter caddyfile
 	docker run --rm --entrypoint promtool -v "$(CURDIR)/deploy/prometheus:/etc/prometheus:ro" \
-		$(or $(PROMETHEUS_IMAGE),prom/prometheus) check rules /etc/prometheus/rules.yml
+		$(or $(PROMETHEUS_IMAGE),prom/prometheus:v3.4.2) check rules /etc/prometheus/rules.yml
 	docker run --rm --entrypoint promtool -v "$(CURDIR)/deploy/prometheus:/etc/prometheus:ro" \
-		$(or $(PROMETHEUS_IMAGE),prom/prometheus) check config --syntax-only \
+		$(or $(PROMETHEUS_IMAGE),prom/prometheus:v3.4.2) check config --syntax-only \
 		/etc/prometheus/prometheus.yml /etc/prometheus/prometheus.swarm.yml
 
 remove-sample: ## delete the sample (projects and tasks): web/api/sample/ and its revisions
@@ -125,7 +148,7 @@ backup: ## dump the database to backups/app-<time>.dump (pg_dump custom format)
 	sh deploy/backup.sh
 
 restore: ## restore a backup, all or nothing: make restore file=backups/<name>.dump [force=1]
-	sh deploy/restore.sh "$(file)" "$(force)"
+	sh deploy/restore.sh "$$file" "$$force"
 
 # The host-side suites drive docker compose, so they run on the host, in a venv of their own,
 # with exactly the versions (and hashes) uv.lock pins for the e2e group. Not `uv sync`: it
@@ -141,29 +164,35 @@ $(VENV)/.installed: uv.lock
 	touch $@
 
 e2e: $(VENV)/.installed ## fault-injection, backup and swarm suites against the real stack (needs python3)
-	$(VENV)/bin/pytest -c e2e/pytest.ini e2e $(args)
+	$(SPLIT_ARGS) $(VENV)/bin/pytest -c e2e/pytest.ini e2e
 
 e2e-swarm: $(VENV)/.installed ## only the swarm rolling-update test (joins and leaves a swarm)
-	$(VENV)/bin/pytest -c e2e/pytest.ini e2e/test_swarm.py $(args)
+	$(SPLIT_ARGS) $(VENV)/bin/pytest -c e2e/pytest.ini e2e/test_swarm.py
 
 BENCH_IMAGE = $(subst -web:,-bench:,$(WEB_IMAGE))
 
 bench: $(VENV)/.installed ## measure start-up, throughput, image size, memory, a swarm rollout (short=1: quick)
 	docker build -q -t $(BENCH_IMAGE) $(if $(PYTHON_IMAGE),--build-arg PYTHON_IMAGE=$(PYTHON_IMAGE)) bench
 	docker run --rm --name fabench-driver -v /var/run/docker.sock:/var/run/docker.sock \
-		-v "$(CURDIR):/repo" -e PYTHON_IMAGE -e POSTGRES_IMAGE -e CADDY_IMAGE -e DEBIAN_IMAGE -e BENCH_SHORT=$(short) \
+		-v "$(CURDIR):/repo" -v "$(CURDIR):$(CURDIR)" -e "BENCH_REPO=$(CURDIR)" \
+		-e PYTHON_IMAGE -e POSTGRES_IMAGE -e CADDY_IMAGE -e DEBIAN_IMAGE -e "BENCH_SHORT=$$short" \
 		-e BENCH_IMAGE=$(BENCH_IMAGE) $(BENCH_IMAGE)
-	BENCH_SHORT=$(short) PYTHONPATH=. $(VENV)/bin/python bench/rollout.py
+	BENCH_SHORT="$$short" PYTHONPATH=. $(VENV)/bin/python bench/rollout.py
 
 # --- Docker Swarm (deploy/stack.yml) -----------------------------------------------------
 STACK ?= app
+export STACK
 
+# In deploy.sh's environment, not spliced into its command line.
+deploy: export DEPLOY_WEB_IMAGE = $(WEB_IMAGE)
+deploy: export DEPLOY_PGBOUNCER_IMAGE = $(PGBOUNCER_IMAGE)
 deploy: ## deploy the swarm stack, or roll out a new image: make deploy WEB_IMAGE=repo/web:v2
-	STACK_NAME=$(STACK) WEB_IMAGE=$(WEB_IMAGE) PGBOUNCER_IMAGE=$(PGBOUNCER_IMAGE) sh deploy/deploy.sh
+	STACK_NAME="$$STACK" WEB_IMAGE="$$DEPLOY_WEB_IMAGE" PGBOUNCER_IMAGE="$$DEPLOY_PGBOUNCER_IMAGE" \
+		sh deploy/deploy.sh
 
 undeploy: ## remove the swarm stack (its database volume and secrets are kept)
-	docker stack rm $(STACK)
+	docker stack rm "$$STACK"
 
 ps: ## the swarm stack's services and tasks
-	docker stack services $(STACK)
-	docker stack ps $(STACK)
+	docker stack services "$$STACK"
+	docker stack ps "$$STACK"
