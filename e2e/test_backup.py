@@ -7,19 +7,12 @@ from pathlib import Path
 
 import requests
 
-from harness.compose import BASE, PORT, PROJECT, ROOT, Stack, create_item, item_names
+from harness.compose import BASE, PORT, PROJECT, ROOT, Stack, create_item, item_names, run_make
 
 
 def make(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COMPOSE_PROJECT_NAME": PROJECT, "WEB_PORT": str(PORT)}
-    return subprocess.run(
-        ["make", "--no-print-directory", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    return run_make(
+        *args, env={**os.environ, "COMPOSE_PROJECT_NAME": PROJECT, "WEB_PORT": str(PORT)}
     )
 
 
@@ -71,7 +64,7 @@ def test_backup_down_v_restore_round_trip_and_bad_files_change_nothing(
                     "db",
                     "pg_dump",
                     "-U",
-                    "app",
+                    "postgres",
                     "-d",
                     "postgres",
                     "--format",

@@ -6,13 +6,12 @@ the arguments it was given, one JSON list a line.
 """
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from harness.compose import ROOT
+from harness.compose import run_make
 
 RECORDER = "import json, sys; open(sys.argv[1], 'a').write(json.dumps(sys.argv[2:]) + '\\n')"
 
@@ -23,15 +22,7 @@ def make(tmp_path: Path, *args: str, stdin: str = "") -> tuple[int, list[list[st
     calls = tmp_path / "calls"
     calls.touch()
     compose = f'{sys.executable} -c "{RECORDER}" {calls}'
-    result = subprocess.run(
-        ["make", "--no-print-directory", f"COMPOSE={compose}", *args],
-        cwd=ROOT,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_make(f"COMPOSE={compose}", *args, stdin=stdin, timeout=60)
     return (
         result.returncode,
         [json.loads(line) for line in calls.read_text().splitlines()],

@@ -88,7 +88,7 @@ def test_graceful_shutdown_finishes_in_flight_requests(running: Stack) -> None:
             "db",
             "psql",
             "-U",
-            "app",
+            "app_owner",
             "-d",
             "app",
             "-v",

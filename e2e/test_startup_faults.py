@@ -1,7 +1,6 @@
 """Start-up under faults: racing replicas, a late or absent database, failing or
 unknown migrations, bad credentials. Each case ends with the stack left usable."""
 
-import os
 import time
 
 import pytest
@@ -136,9 +135,15 @@ def test_a_database_ahead_of_the_code_is_refused_at_start_and_left_alone(stack: 
 @pytest.mark.parametrize(
     ("env", "expected"),
     [
-        ({"DATABASE_PASSWORD": "wrong-e2e-password"}, "password authentication failed"),
         (
-            {"DATABASE_URL": "postgresql://app@db:5432/no_such_db"},
+            {
+                "MIGRATION_DATABASE_PASSWORD": "wrong-e2e-password",
+                "MIGRATION_DATABASE_PASSWORD_FILE": "",
+            },
+            "password authentication failed",
+        ),
+        (
+            {"DATABASE_URL": "postgresql://app_runtime@db:5432/no_such_db"},
             'database "no_such_db" does not exist',
         ),
         ({"DATABASE_URL": "postgresql://nobody@db:5432/app"}, "nobody"),
@@ -156,5 +161,6 @@ def test_bad_credentials_and_config_are_one_line_errors(
     assert expected in line
     output = result.stdout + result.stderr
     assert "wrong-e2e-password" not in output
-    assert os.environ.get("POSTGRES_PASSWORD", "dev-only-password") not in output
+    for secret in (ROOT / "dev-only-secrets").glob("*_password"):
+        assert secret.read_text().strip() not in output
     assert "Traceback" not in output

@@ -3,11 +3,19 @@
 
 v1 is the image this project's compose built, plus the probe resource; v2 adds a
 revision with a nullable column to the probe's table (backward compatible); v3 adds
-a revision that fails. Steady reads and writes run throughout.
+a revision that fails. Steady reads and writes run throughout. First, v1 as deployed is
+looked at as an auditor would: every service confined, the networks closed, the roles.
 """
 
+import json
+import subprocess
+
 from harness.revisions import PROBE_REVISION
+from harness.security import assert_rows_only, capabilities, confinement, role_check
 from harness.swarm import (
+    NETWORKS,
+    STACK,
+    TOOLS,
     assert_all_replicas_on,
     create_items,
     deploy_and_wait,
@@ -15,9 +23,55 @@ from harness.swarm import (
     release_with_probe,
     release_with_revision,
     roll_out,
+    sh,
     update_state,
     web_logs,
 )
+
+
+def containers(service: str) -> list[str]:
+    return sh(
+        "docker", "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={STACK}_{service}"
+    ).split()
+
+
+def test_the_stack_is_confined_and_closed(swarm: None) -> None:
+    release_with_probe("swarm-v1")
+    deploy_and_wait("swarm-v1")
+    # Swarm has no no-new-privileges option: the web and PgBouncer images set it themselves.
+    for service, no_new_privileges in (
+        ("web", True), ("pgbouncer", True), ("proxy", False), ("prometheus", False)
+    ):  # fmt: skip
+        running = containers(service)
+        assert running, service
+        for container in running:
+            seen = confinement(container)
+            assert seen.cap_drop == ["ALL"], (service, seen)
+            wanted = {"NET_BIND_SERVICE"} if service == "proxy" else set()
+            assert capabilities(seen.cap_add) == wanted, (service, seen)
+            assert seen.no_new_privileges or not no_new_privileges, (service, seen)
+            assert seen.read_only_root and seen.tmp_is_tmpfs, (service, seen)
+            assert seen.memory_limit > 0 and seen.pids_limit > 0, (service, seen)
+            assert (seen.log_driver, seen.log_max_size) == ("local", "10m"), (service, seen)
+
+    # No container outside the stack joins its networks; X-Forwarded-* only from the proxy's.
+    networks = json.loads(sh("docker", "network", "inspect", *NETWORKS))
+    assert [network["Attachable"] for network in networks] == [False, False]
+    outsider = subprocess.run(
+        ["docker", "run", "--rm", "--network", NETWORKS[0], "--entrypoint", "true", TOOLS],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert outsider.returncode != 0
+    [front] = [n for n in networks if n["Name"].endswith("_front")]
+    env = json.loads(sh("docker", "inspect", containers("web")[0]))[0]["Config"]["Env"]
+    assert f"FORWARDED_ALLOW_IPS={front['IPAM']['Config'][0]['Subnet']}" in env
+
+    web = ["docker", "exec", "-i", containers("web")[0], "python", "-"]
+    assert_rows_only(role_check(web))
+    assert psql("SELECT rolsuper FROM pg_roles WHERE rolname = 'app_owner'") == "f"
 
 
 def test_rolling_schema_change_without_a_failed_request_then_a_failed_migration_rolls_back(
@@ -42,7 +96,8 @@ def test_rolling_schema_change_without_a_failed_request_then_a_failed_migration_
         """,
     )
 
-    # v1: three replicas on a fresh database, migrated once.
+    # v1: three replicas on a fresh database, migrated once (already there, when the test
+    # above ran: the same image, nothing to update).
     deploy_and_wait("swarm-v1")
     assert psql("SELECT version_num FROM alembic_version") == PROBE_REVISION
     create_items(*(f"v1 record {i}" for i in range(20)))

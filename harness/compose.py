@@ -180,6 +180,22 @@ class Stack:
         return wait_ready(f"{BASE}/readyz", timeout)
 
 
+def run_make(
+    *args: str, env: dict[str, str] | None = None, stdin: str = "", timeout: float = 300
+) -> subprocess.CompletedProcess:
+    """`make ARGS` in the repository, as a person runs it; bounded in time, output kept."""
+    return subprocess.run(
+        ["make", "--no-print-directory", *args],
+        cwd=ROOT,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def head_revision(stack: Stack) -> str:
     return stack.psql("SELECT version_num FROM alembic_version")
 

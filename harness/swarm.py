@@ -2,10 +2,11 @@
 
 v1 is the image this project's compose built, plus the probe resource and its
 table's revision (harness/probe_resource.py), as a release would add a resource.
-Steady reads and writes run from a container on the stack's network. It reaches
-the replicas through `tasks.web`, the service's DNS entry that lists every task,
-as a load balancer in front of the stack would: this engine's virtual IPs (IPVS),
-and so the ingress mesh, do not answer here. `swarm()` tears everything down at
+Steady reads and writes run from a container in the network namespace of the stack's
+database task (the stack's networks are not attachable, so no other container can join
+them). It reaches the replicas through `tasks.web`, the service's DNS entry that lists
+every task, as a load balancer in front of the stack would: this engine's virtual IPs
+(IPVS), and so the ingress mesh, do not answer here. `swarm()` tears everything down at
 the end, whatever happened, and leaves the swarm only if it created it.
 """
 
@@ -22,6 +23,7 @@ from harness.compose import (
     ROOT,
     VERSIONS,
     built_image,
+    caddy_env,
     image,
     probe_files,
     readable_folder,
@@ -30,7 +32,7 @@ from harness.revisions import write_revision
 from harness.waiting import wait_until
 
 STACK = f"{PROJECT}swarm"
-NETWORK = f"{STACK}_default"
+NETWORKS = (f"{STACK}_default", f"{STACK}_front")
 WEB = f"{STACK}_web"
 # The releases are tags of this project's web image: <project>-web:swarm-v1, ...
 IMAGE = image("web").split(":")[0]
@@ -86,6 +88,7 @@ def sh(*args: str, check: bool = True, timeout: float = 300, **kwargs) -> str:
 def deploy(tag: str) -> None:
     env = {
         **os.environ,
+        **caddy_env(),
         "STACK_NAME": STACK,
         "WEB_IMAGE": f"{IMAGE}:{tag}",
         "PGBOUNCER_IMAGE": built_image("pgbouncer"),
@@ -95,35 +98,33 @@ def deploy(tag: str) -> None:
     sh("sh", "deploy/deploy.sh", "--resolve-image", "never", "--detach=true", cwd=ROOT, env=env)
 
 
-# A python one-off in the tools image, on the stack's network: `python -c SCRIPT ARGS...`.
-ON_NETWORK = (
-    "docker",
-    "run",
-    "--rm",
-    "-i",
-    "--network",
-    NETWORK,
-    "--entrypoint",
-    "python",
-    TOOLS,
-    "-c",
-)
+def task_container(service: str) -> str:
+    """The running container of the stack's one-replica `service` (db, pgbouncer, proxy)."""
+    return sh(
+        "docker", "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={STACK}_{service}"
+    )
+
+
+def on_network_command() -> list[str]:
+    """A python one-off in the tools image, in the network namespace of the stack's database
+    task (on the stack's network, which no other container may join): `... -c SCRIPT ARGS`."""
+    namespace = f"container:{task_container('db')}"
+    return ["docker", "run", "--rm", "-i", "--network", namespace, "--entrypoint", "python", TOOLS, "-c"]  # fmt: skip
 
 
 def on_network(script: str, *args: str, stdin: str = "", timeout: float = 180) -> str:
-    return sh(*ON_NETWORK, script, *args, input=stdin, timeout=timeout)
+    return sh(*on_network_command(), script, *args, input=stdin, timeout=timeout)
 
 
 def all_ready() -> bool:
-    result = subprocess.run([*ON_NETWORK, ALL_READY], capture_output=True, timeout=60, check=False)
+    result = subprocess.run(
+        [*on_network_command(), ALL_READY], capture_output=True, timeout=60, check=False
+    )
     return result.returncode == 0
 
 
 def psql(sql: str) -> str:
-    container = sh(
-        "docker", "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={STACK}_db"
-    )
-    return sh("docker", "exec", container, "psql", "-U", "app", "-d", "app", "-tAc", sql)
+    return sh("docker", "exec", task_container("db"), "psql", "-U", "postgres", "-d", "app", "-tAc", sql)  # fmt: skip
 
 
 def update_state() -> str | None:
@@ -184,7 +185,7 @@ class Traffic:
 
     def __enter__(self) -> "Traffic":
         self.process = subprocess.Popen(
-            [*ON_NETWORK, TRAFFIC, "http://tasks.web:8000", f"traffic-{time.time_ns()}"],
+            [*on_network_command(), TRAFFIC, "http://tasks.web:8000", f"traffic-{time.time_ns()}"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -270,9 +271,11 @@ def swarm() -> Iterator[None]:
         try:
             wait_until(lambda: not stack_containers(), "the stack's containers gone", 90, 1)
         finally:  # whatever happened, leave nothing behind
-            sh("docker", "network", "rm", NETWORK, check=False)
+            sh("docker", "network", "rm", *NETWORKS, check=False)
             sh("docker", "volume", "rm", f"{STACK}_db-data", check=False)
-            sh("docker", "secret", "rm", f"{STACK}_db_password", f"{STACK}_secret_key", check=False)
+            secrets = sh("docker", "secret", "ls", "-q", "--filter", f"name={STACK}_", check=False)
+            if secrets:
+                sh("docker", "secret", "rm", *secrets.split(), check=False)
             tags = [f"{IMAGE}:swarm-v{n}" for n in (1, 2, 3)]
             sh("docker", "image", "rm", *tags, check=False)
             if created:
