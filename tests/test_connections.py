@@ -14,7 +14,6 @@ from web.base.revisions import code_revisions
 
 pytestmark = pytest.mark.usefixtures("test_database")
 
-UNREACHABLE = "postgresql://app@127.0.0.1:1/app"
 
 
 def test_startup_says_when_the_budget_does_not_fit(test_database: str) -> None:
@@ -84,5 +83,7 @@ def test_startup_checks_the_requests_way_in_too(test_database: str) -> None:
     for url in (through_another_host("no_such_database"), database_url("no_such_database")):
         wrong = startup(DATABASE_URL=url, **direct)
         assert_one_line_error(wrong, 'database "no_such_database" does not exist')
-    away = startup(DATABASE_URL=UNREACHABLE, DB_WAIT_TIMEOUT="2", **direct)
+    # The requests' role, on a port where nothing listens.
+    unreachable = f"postgresql://{server().user}@127.0.0.1:1/{test_database}"
+    away = startup(DATABASE_URL=unreachable, DB_WAIT_TIMEOUT="2", **direct)
     assert_one_line_error(away, "127.0.0.1:1 not reachable after 2s (DB_WAIT_TIMEOUT)")

@@ -25,8 +25,9 @@ def test_startup_with_unknown_database() -> None:
     assert_one_line_error(result, 'database "no_such_database" does not exist')
 
 
-def test_startup_gives_up_on_an_unreachable_database() -> None:
-    result = startup(DATABASE_URL="postgresql://app@127.0.0.1:1/app", DB_WAIT_TIMEOUT="2")
+def test_startup_gives_up_on_an_unreachable_database(test_database: str) -> None:
+    unreachable = f"postgresql://{server().user}@127.0.0.1:1/{test_database}"
+    result = startup(DATABASE_URL=unreachable, DB_WAIT_TIMEOUT="2")
     assert_one_line_error(result, "127.0.0.1:1 not reachable after 2s (DB_WAIT_TIMEOUT)")
 
 

@@ -151,7 +151,12 @@ def set_role_timeouts(settings: Settings) -> None:
     from psycopg2 import sql
 
     requests = settings.database
-    direct = replace(settings.migration_database, user=requests.user, password=requests.password)
+    direct = replace(
+        settings.migration_database,
+        user=requests.user,
+        password=requests.password,
+        dbname=requests.dbname,
+    )
     connection = wait_for_database(settings, direct)
 
     wanted = {
