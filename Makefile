@@ -9,7 +9,7 @@ COMPOSE ?= docker compose
 # The variables you give (make revision msg="..."): their text exactly as typed, make's own
 # $(...) included, passed to recipes in the environment. Recipes quote them ("$$msg"), so a
 # quote, a `;` or a $(...) in a value stays text and never becomes a command.
-VARIABLES := msg empty rev range name again args against file force rows max_wait max_failed \
+VARIABLES := msg empty rev range name again args against file force rows prod_rows max_wait max_failed \
              since all v confirm short superuser
 $(foreach _var,$(VARIABLES),$(eval override $(_var) := $$(value $(_var))))
 export $(VARIABLES)
@@ -113,7 +113,7 @@ lint-migrations: ## squawk on the SQL of migrations not on main (since=<git ref>
 		git ls-files --others --exclude-standard migrations/versions)"; \
 	$(OFFLINE) python -m web.ops.lint_migrations $(if $(all),--all,$$files)
 
-rehearse: ## the pending migrations under traffic, on a throwaway copy: make rehearse [rows=N] [file=<backup>] [against=<git ref>]
+rehearse: ## the pending migrations under traffic, on a throwaway copy: make rehearse [rows=N] [prod_rows=N] [file=<backup>] [against=<git ref>]
 	sh scripts/rehearse.sh
 
 lint: ## ruff (lint and format check), the layers' import contracts, and hadolint

@@ -3,10 +3,10 @@
 v1 is the image this project's compose built, plus the probe resource and its
 table's revision (harness/probe_resource.py), as a release would add a resource.
 Steady reads and writes run from a container in the network namespace of the stack's
-database task (the stack's networks are not attachable, so no other container can join
-them). It reaches the replicas through `tasks.web`, the service's DNS entry that lists
-every task, as a load balancer in front of the stack would: this engine's virtual IPs
-(IPVS), and so the ingress mesh, do not answer here. `swarm()` tears everything down at
+database task (harness/on_stack.py; the stack's networks are not attachable, so no other
+container can join them). It reaches the replicas through `tasks.web`, the service's DNS
+entry that lists every task, as a load balancer in front of the stack would: this engine's
+virtual IPs (IPVS), and so the ingress mesh, do not answer here. `swarm()` tears everything down at
 the end, whatever happened, and leaves the swarm only if it created it.
 """
 
@@ -38,43 +38,6 @@ WEB = f"{STACK}_web"
 IMAGE = image("web").split(":")[0]
 TOOLS = image("tools")
 
-# Runs in a container on the stack's network until its stdin closes; prints a JSON summary.
-TRAFFIC = r"""
-import json, sys, threading, time
-import requests
-base, tag = sys.argv[1], sys.argv[2]
-stop = threading.Event()
-threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
-summary = {"reads": 0, "writes": 0, "failures": []}
-session, deadline, i = requests.Session(), time.monotonic() + 900, 0
-while not stop.is_set() and time.monotonic() < deadline:
-    i += 1
-    for method, path, body, ok, kind in (
-        ("GET", "/api/probe/items/1", None, 200, "reads"),
-        ("POST", "/api/probe/items", {"name": f"{tag}-{i}"}, 201, "writes"),
-    ):
-        try:
-            status = session.request(method, base + path, json=body, timeout=10).status_code
-        except requests.RequestException as exc:
-            status = type(exc).__name__
-        if status == ok:
-            summary[kind] += 1
-        else:
-            summary["failures"].append(f"{method} {path}: {status}")
-    time.sleep(0.05)
-print(json.dumps(summary))
-"""
-
-# One look, from a container on the stack's network: exits 0 if six /readyz in a row answer 200.
-ALL_READY = r"""
-import sys, requests
-try:
-    ok = all(requests.get("http://tasks.web:8000/readyz", timeout=3).status_code == 200 for _ in range(6))
-except requests.RequestException:
-    ok = False
-sys.exit(0 if ok else 1)
-"""
-
 
 def sh(*args: str, check: bool = True, timeout: float = 300, **kwargs) -> str:
     result = subprocess.run(
@@ -105,21 +68,17 @@ def task_container(service: str) -> str:
     )
 
 
-def on_network_command() -> list[str]:
-    """A python one-off in the tools image, in the network namespace of the stack's database
-    task (on the stack's network, which no other container may join): `... -c SCRIPT ARGS`."""
-    namespace = f"container:{task_container('db')}"
-    return ["docker", "run", "--rm", "-i", "--network", namespace, "--entrypoint", "python", TOOLS, "-c"]  # fmt: skip
-
-
-def on_network(script: str, *args: str, stdin: str = "", timeout: float = 180) -> str:
-    return sh(*on_network_command(), script, *args, input=stdin, timeout=timeout)
+def on_stack() -> tuple[str, ...]:
+    """harness/on_stack.py in the tools image, in the network namespace of the stack's
+    database task: on the stack's network, which no other container may join."""
+    return (
+        *("docker", "run", "--rm", "-i", "--network", f"container:{task_container('db')}"),
+        *("--entrypoint", "python", TOOLS, "-m", "harness.on_stack"),
+    )
 
 
 def all_ready() -> bool:
-    result = subprocess.run(
-        [*on_network_command(), ALL_READY], capture_output=True, timeout=60, check=False
-    )
+    result = subprocess.run([*on_stack(), "ready"], capture_output=True, timeout=60, check=False)
     return result.returncode == 0
 
 
@@ -185,7 +144,7 @@ class Traffic:
 
     def __enter__(self) -> "Traffic":
         self.process = subprocess.Popen(
-            [*on_network_command(), TRAFFIC, "http://tasks.web:8000", f"traffic-{time.time_ns()}"],
+            [*on_stack(), "traffic", "http://tasks.web:8000", f"traffic-{time.time_ns()}"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -217,12 +176,7 @@ def deploy_and_wait(tag: str) -> None:
 
 def create_items(*names: str) -> None:
     """Probe items, through a replica (Traffic reads item 1: create one first)."""
-    on_network(
-        "import requests, sys\nfor name in sys.argv[1:]:\n"
-        "    r = requests.post('http://tasks.web:8000/api/probe/items', json={'name': name}, timeout=10)\n"
-        "    assert r.status_code == 201, r.text\n",
-        *names,
-    )
+    sh(*on_stack(), "create", *names, timeout=180)
 
 
 SETTLED = ("completed", "rollback_completed", "paused")

@@ -15,7 +15,6 @@ from web.base.revisions import code_revisions
 pytestmark = pytest.mark.usefixtures("test_database")
 
 
-
 def test_startup_says_when_the_budget_does_not_fit(test_database: str) -> None:
     result = startup(MIGRATE_ON_START="false", WEB_CONCURRENCY="33", GUNICORN_THREADS="4")
     assert result.returncode == 0, result.stderr
