@@ -53,3 +53,13 @@ WHERE p.pronamespace = 'public'::regnamespace AND p.proowner <> 'app_owner'::reg
   AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
                   AND d.objid = p.oid AND d.deptype = 'e')
 \gexec
+
+-- Tables and sequences the owner creates are the runtime role's to use from the start,
+-- whatever code creates them (the start-up step grants the rest: web/base/roles.py).
+ALTER DEFAULT PRIVILEGES FOR ROLE app_owner IN SCHEMA public
+    GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO app_runtime;
+ALTER DEFAULT PRIVILEGES FOR ROLE app_owner IN SCHEMA public
+    GRANT USAGE, SELECT ON SEQUENCES TO app_runtime;
+-- The owner may see and cancel the runtime role's sessions (pg_stat_activity: make
+-- rehearse's sampler, an operator before a migration); it gains no other privilege by it.
+GRANT app_runtime TO app_owner;
