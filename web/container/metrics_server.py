@@ -11,8 +11,8 @@ proxy, which forwards to the app's port only, cannot route to it.
 It also answers whether this container's /readyz says 200 (web_ready: asked at each
 scrape, so that an alert can say "not ready"), and what the start-up step recorded
 (web/container/startup.py): how long the step took, how long it waited for another
-replica's migration lock, and the schema revision the database was at when this
-container started serving.
+replica's migration lock, the schema revision the database was at when this
+container started serving, and whether that was ahead of this code's head.
 """
 
 import json
@@ -76,6 +76,11 @@ class ContainerCollector:
         )
         info.add_metric([], {"revision": facts["revision"] or "none"})
         yield info
+        yield GaugeMetricFamily(
+            "schema_ahead",
+            "1 when the database was ahead of this code's head on start-up (served unmigrated)",
+            value=int(facts.get("ahead", False)),
+        )
 
     def ready(self) -> int:
         try:
