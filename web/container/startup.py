@@ -1,4 +1,6 @@
-"""Run by entrypoint.sh before the server: wait for the database, then bring it to the code's head.
+"""Run by entrypoint.sh before the server: wait for the database, bring it to the code's head,
+then exec the server (its arguments) in this process, so that no shell stays between Docker
+and gunicorn.
 
 It connects to MIGRATION_DATABASE_URL (PostgreSQL itself, even when requests go through
 PgBouncer), checks the connection budget (web/container/connections.py), then migrates.
@@ -6,6 +8,14 @@ The common case, a database already at head, is answered by reading
 alembic_version over a bare psycopg2 connection, without importing Flask,
 SQLAlchemy or Alembic. Only when there is work to do does it run Alembic,
 whose env.py serialises concurrent upgrades with an advisory lock.
+
+A database ahead of the code (a newer release migrated it: an image rollback, an old replica
+restarting mid-rollout) is served as it is, without migrating: migrations keep the code just
+before them working (expand/contract). One at a revision the code does not know and not
+recorded as descending from its head (another branch) is refused.
+
+SIGTERM (docker stop) cancels the statement running (psycopg2's wait_select sends the
+cancel request), so a migration cut off rolls back, frees its locks and exits at once.
 
 Every failure is one line on stderr and a non-zero exit, so the container
 stops instead of serving against the wrong schema. Lines are in LOG_FORMAT
@@ -20,6 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -29,7 +40,14 @@ from typing import Any
 from web.base.config import ConfigError, DatabaseURL, Settings, load_settings
 from web.base.logs import STARTUP_LOGGER, configure
 from web.base.paths import ALEMBIC_INI
-from web.base.revisions import code_revisions, database_revisions
+from web.base.revisions import (
+    AHEAD,
+    AT_HEAD,
+    ELSEWHERE,
+    code_revisions,
+    compare,
+    database_revisions,
+)
 from web.container import connections
 
 # Read by the metrics server in the same container; a container has one start-up step.
@@ -49,6 +67,29 @@ FATAL_CONNECT_ERRORS = (
 
 class StartupError(Exception):
     pass
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM arrived. A KeyboardInterrupt, because psycopg2's wait_select answers one by
+    cancelling the statement in progress."""
+
+
+def stop(signum: int, frame: object) -> None:
+    global stopping  # noqa: PLW0603 (one start-up step per process)
+    stopping = True
+    raise Stopped
+
+
+stopping = False
+
+
+def stop_promptly() -> None:
+    """On SIGTERM, raise Stopped; blocking queries wait in Python, where it can reach them."""
+    import psycopg2.extensions
+    import psycopg2.extras
+
+    signal.signal(signal.SIGTERM, stop)
+    psycopg2.extensions.set_wait_callback(psycopg2.extras.wait_select)
 
 
 def log(message: str) -> None:
@@ -157,8 +198,9 @@ def set_role_statement_timeout(settings: Settings, connection: Any) -> None:
     log(f"statement_timeout for requests through the pooler: {settings.db_statement_timeout_ms}ms")
 
 
-def migrate(connection: Any) -> tuple[str, float]:
-    """Bring the database to head; (the revision it is at now, seconds waited for the lock)."""
+def migrate(connection: Any) -> tuple[str, float, bool]:
+    """Bring the database to head; (the revision it is at now, seconds waited for the lock,
+    whether it is ahead of the code and served as it is)."""
     known, heads = code_revisions()
     if len(heads) > 1:
         raise StartupError(
@@ -166,15 +208,24 @@ def migrate(connection: Any) -> tuple[str, float]:
             "merge them with `alembic merge` before deploying"
         )
     current = database_revisions(query_on(connection))
+    state = compare(current, known, heads, query_on(connection))
     connection.close()
-    if current == heads:
+    head = ", ".join(heads) or "none"
+    if state == AT_HEAD:
         log(f"database is at head {', '.join(heads) or '(no migrations)'}; nothing to migrate")
-        return ", ".join(heads), 0.0
-    unknown = [revision for revision in current if revision not in known]
-    if unknown:
+        return ", ".join(heads), 0.0, False
+    if state == AHEAD:
+        log(
+            f"database ahead, at {', '.join(current)}; this code's head is {head}; "
+            "serving without migrating"
+        )
+        return ", ".join(current), 0.0, True
+    if state == ELSEWHERE:
+        unknown = [revision for revision in current if revision not in known]
         raise StartupError(
             f"database is at revision {', '.join(unknown)}, which this code does not know "
-            f"(its head is {', '.join(heads) or 'none'}); refusing to start, nothing was changed"
+            f"(its head is {head}) and which is not recorded as descending from it; "
+            "refusing to start, nothing was changed"
         )
     log(f"migrating from {', '.join(current) or 'an empty database'} to {heads[0]}")
     from alembic import command
@@ -188,22 +239,24 @@ def migrate(connection: Any) -> tuple[str, float]:
     except Exception as exc:
         raise StartupError(f"migration failed: {type(exc).__name__}: {first_line(exc)}") from None
     # migrations/env.py notes how long it waited for another replica's migration.
-    return heads[0], config.attributes.get("lock_wait_seconds", 0.0)
+    return heads[0], config.attributes.get("lock_wait_seconds", 0.0), False
 
 
-def record(started: float, revision: str, lock_wait: float) -> None:
+def record(started: float, revision: str, lock_wait: float, ahead: bool) -> None:
     """What this start-up took, for /metrics; written whole, then renamed into place."""
     facts = {
         "duration_seconds": time.monotonic() - started,
         "lock_wait_seconds": lock_wait,
         "revision": revision,
+        "ahead": ahead,
     }
     partial = STARTUP_RECORD.with_suffix(".partial")
     partial.write_text(json.dumps(facts))
     partial.replace(STARTUP_RECORD)
 
 
-def main() -> int:
+def main(server: list[str]) -> int:
+    """The start-up step, then `server` (a command: gunicorn ...) in this process, if given."""
     started = time.monotonic()
     try:
         settings = load_settings()
@@ -214,6 +267,7 @@ def main() -> int:
         logger.error("%s", exc)
         return 1
     configure(settings.log_format)
+    stop_promptly()
     try:
         connection = wait_for_database(settings, settings.migration_database)
         if settings.database != settings.migration_database:
@@ -222,18 +276,24 @@ def main() -> int:
         check_budget(settings, connection)
         set_role_statement_timeout(settings, connection)
         if settings.migrate_on_start:
-            revision, lock_wait = migrate(connection)
+            revision, lock_wait, ahead = migrate(connection)
         else:
             connection.close()
             log("MIGRATE_ON_START is false: not migrating")
-            revision, lock_wait = "", 0.0
-    except StartupError as exc:
+            revision, lock_wait, ahead = "", 0.0, False
+    except (StartupError, Stopped) as exc:
         configure(settings.log_format)  # again: a failed migration may have left alembic.ini's
+        if stopping:
+            logger.error("stopped by SIGTERM before serving; a statement in progress was cancelled")
+            return 128 + signal.SIGTERM
         logger.error("%s", exc)
         return 1
-    record(started, revision, lock_wait)
+    record(started, revision, lock_wait, ahead)
+    if server:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.execvp(server[0], server)  # noqa: S606 (the image's own command)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
