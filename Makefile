@@ -3,6 +3,7 @@
 .DEFAULT_GOAL := help
 .PHONY: help build up down logs shell psql revision migrate downgrade history current heads \
         check sql backfill test test-unit lint lock lock-check fmt e2e bench deploy undeploy ps backup restore \
+        dump restore-check \
         lint-migrations e2e-swarm remove-sample lint-deploy compat rehearse
 
 COMPOSE ?= docker compose
@@ -15,6 +16,7 @@ ALEMBIC  = $(TOOLS) alembic
 # The image `make build` makes: compose names it after the project (<folder>-web:latest).
 WEB_IMAGE ?= $(shell $(COMPOSE) config --images 2>/dev/null | grep -e '-web:')
 PGBOUNCER_IMAGE ?= $(shell $(COMPOSE) config --images 2>/dev/null | grep -e '-pgbouncer:')
+DB_IMAGE ?= $(shell $(COMPOSE) config --images 2>/dev/null | grep -e '-db:')
 # uv, pinned once: the Dockerfile's ARG UV_VERSION.
 UV_VERSION := $(shell sed -n 's/^ARG UV_VERSION=//p' Dockerfile)
 # uv in a throwaway python container, as you (uv.lock stays yours); needs no image of ours,
@@ -28,7 +30,7 @@ UV       = docker run --rm --user "$$(id -u):$$(id -g)" -e HOME=/tmp -e UV_PROJE
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-build: ## build the web, pgbouncer and tools images
+build: ## build the web, pgbouncer, db and tools images
 	$(COMPOSE) --profile tools build
 
 up: ## start the development stack (code mounted, reload on change) and wait until ready
@@ -96,7 +98,7 @@ rehearse: ## the pending migrations under traffic, on a throwaway copy: make reh
 		sh scripts/rehearse.sh
 
 lint: ## ruff (lint and format check), the layers' import contracts, and hadolint
-	$(OFFLINE) sh -c 'ruff check . && ruff format --check . && lint-imports --no-cache && hadolint Dockerfile bench/Dockerfile pgbouncer/Dockerfile'
+	$(OFFLINE) sh -c 'ruff check . && ruff format --check . && lint-imports --no-cache && hadolint Dockerfile bench/Dockerfile pgbouncer/Dockerfile db/Dockerfile'
 
 # promtool ships in the Prometheus image, caddy in Caddy's; the files are mounted where
 # compose mounts them.
@@ -121,11 +123,20 @@ lock-check: ## fail when uv.lock does not match pyproject.toml
 fmt: ## format and autofix with ruff
 	$(OFFLINE) sh -c 'ruff check --fix . && ruff format .'
 
-backup: ## dump the database to backups/app-<time>.dump (pg_dump custom format)
-	sh deploy/backup.sh
+# Continuous backups and recovery with pgBackRest (docs/backups.md); the backup service takes
+# them on a schedule, these on demand.
+backup: ## a full backup now (pgBackRest; the backup service takes them on a schedule)
+	$(COMPOSE) exec -T db pgbackrest --type=full backup
+	$(COMPOSE) exec -T db pgbackrest info
 
-restore: ## restore a backup, all or nothing: make restore file=backups/<name>.dump [force=1]
-	sh deploy/restore.sh "$(file)" "$(force)"
+restore: ## recover: make restore [at="2026-12-01 10:15:00+00"] [force=1], or a dump: make restore file=backups/<name>.dump [force=1]
+	$(if $(file),sh deploy/restore.sh "$(file)" "$(force)",sh deploy/recover.sh "$(at)" "$(force)")
+
+restore-check: ## restore the latest backup into a throwaway container; check it and print the recovery point
+	$(COMPOSE) run --rm restore-check
+
+dump: ## a logical backup (pg_dump) to backups/app-<time>.dump, for moving between hosts and versions
+	sh deploy/dump.sh
 
 # The host-side suites drive docker compose, so they run on the host, in a venv of their own,
 # with exactly the versions (and hashes) uv.lock pins for the e2e group. Not `uv sync`: it
@@ -159,7 +170,8 @@ bench: $(VENV)/.installed ## measure start-up, throughput, image size, memory, a
 STACK ?= app
 
 deploy: ## deploy the swarm stack, or roll out a new image: make deploy WEB_IMAGE=repo/web:v2
-	STACK_NAME=$(STACK) WEB_IMAGE=$(WEB_IMAGE) PGBOUNCER_IMAGE=$(PGBOUNCER_IMAGE) sh deploy/deploy.sh
+	STACK_NAME=$(STACK) WEB_IMAGE=$(WEB_IMAGE) PGBOUNCER_IMAGE=$(PGBOUNCER_IMAGE) DB_IMAGE=$(DB_IMAGE) \
+		sh deploy/deploy.sh
 
 undeploy: ## remove the swarm stack (its database volume and secrets are kept)
 	docker stack rm $(STACK)

@@ -158,7 +158,6 @@ def run_migrations_offline() -> None:
 def record_revision_graph(connection: Connection) -> None:
     """Add this code's revision edges to REVISION_GRAPH (web/base/revisions.py), before any
     revision is applied: an older release started on the result knows it is behind it."""
-    began = not connection.in_transaction()
     connection.execute(
         text(
             f"CREATE TABLE IF NOT EXISTS {REVISION_GRAPH} (revision varchar(32) NOT NULL, "
@@ -177,8 +176,6 @@ def record_revision_graph(connection: Connection) -> None:
             ),
             edges,
         )
-    if began:
-        connection.commit()
 
 
 def drop_leftover_indexes(connection: Connection, own: bool) -> None:
@@ -199,8 +196,11 @@ def drop_leftover_indexes(connection: Connection, own: bool) -> None:
 
 def run_migrations(connection: Connection, own: bool) -> None:
     with migration_lock(connection, own):
+        began = not connection.in_transaction()  # else the caller's transaction holds it all
         drop_leftover_indexes(connection, own)
         record_revision_graph(connection)
+        if began:
+            connection.commit()
         context.configure(connection=connection, **COMMON)
         with context.begin_transaction():
             context.run_migrations()

@@ -11,8 +11,9 @@
 #      call every operation of its /openapi.json with valid input, which writes data;
 #   3. apply the working tree's revisions, uncommitted ones included (alembic upgrade head
 #      in the tools image, with the working tree mounted);
-#   4. start <ref>'s image again on the result (MIGRATE_ON_START=false: its start-up would
-#      refuse a database ahead of its head) and run the same checks: no 5xx, responses
+#   4. start <ref>'s image again on the result (MIGRATE_ON_START=false: a release older
+#      than the revision graph would refuse a database ahead of its head) and run the same
+#      checks: no 5xx, responses
 #      as its own /openapi.json documents them.
 # A failure names the operation and the status, and prints the old code's error lines.
 set -eu
@@ -52,7 +53,7 @@ work=$(mktemp -d) # schemathesis's and the build's output
 cleanup() {
     docker rm -f "$old" >/dev/null 2>&1 || true
     $stack --profile tools down -v --remove-orphans >/dev/null 2>&1 || true
-    docker image rm "$compat-web:latest" "$compat-tools:latest" >/dev/null 2>&1 || true
+    docker image rm "$compat-web:latest" "$compat-tools:latest" "$compat-db:latest" >/dev/null 2>&1 || true
     rm -rf "$work"
 }
 trap cleanup EXIT

@@ -38,11 +38,9 @@ trap 'docker rm -f "$driver" >/dev/null 2>&1; stack down -v --remove-orphans --t
 trap 'exit 130' INT TERM
 stack up -d --wait db
 if [ -n "${file:-}" ]; then
-    # The same checks and the same one-transaction restore as `make restore`.
-    toc=$(stack exec -T db pg_restore --list <"$file" 2>&1) || fail "$file is not a pg_dump custom-format archive"
-    echo "$toc" | grep -q "TABLE DATA public alembic_version" || fail "$file is not a backup of this app"
-    stack exec -T db pg_restore --username app --dbname app --no-owner \
-        --single-transaction --exit-on-error <"$file"
+    # The same check and the same one-transaction restore as `make restore file=` (db/).
+    why=$(stack exec -T db check-archive.sh <"$file" 2>&1) || fail "$file $why"
+    stack exec -T db restore-dump.sh <"$file"
 fi
 # Not exec: the trap removes the stack when the driver ends.
 stack run --rm --no-deps --name "$driver" --user "$(id -u):$(id -g)" tools python -m web.ops.rehearse "$base" \

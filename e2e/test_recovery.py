@@ -1,0 +1,133 @@
+"""Continuous backups (pgBackRest, db/) on the real stack: a dropped table recovered to the
+moment before (make restore at=...), a destroyed database volume recovered under a steady
+write load (make restore: the writes lost are counted), and make restore-check."""
+
+import json
+import os
+import subprocess
+import threading
+import time
+
+import requests
+
+from harness.compose import BASE, PORT, PROJECT, ROOT, Stack, create_item, item_names
+from harness.waiting import wait_until
+
+ARCHIVE_TIMEOUT = 60  # db/Dockerfile's archive_timeout
+
+
+def make(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COMPOSE_PROJECT_NAME": PROJECT, "WEB_PORT": str(PORT)}
+    return subprocess.run(
+        ["make", "--no-print-directory", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def backups(stack: Stack) -> list[dict]:
+    out = stack.compose("exec", "-T", "db", "pgbackrest", "info", "--output=json").stdout
+    return json.loads(out)[0]["backup"]
+
+
+def fresh_with_a_backup(stack: Stack) -> None:
+    """A new stack, and the full backup its backup service takes at the first start."""
+    stack.fresh()
+    wait_until(lambda: backups(stack), "the first full backup", 120, 1)
+    assert backups(stack)[0]["type"] == "full"
+
+
+def test_a_dropped_table_is_recovered_to_the_moment_before(stack: Stack) -> None:
+    fresh_with_a_backup(stack)
+    written = [create_item(f"t1 {i}")["name"] for i in range(20)]
+    time.sleep(1)
+    between = stack.psql("SELECT now()")
+    time.sleep(1)
+    stack.psql("DROP TABLE probe_items")
+
+    refused = make("restore", f"at={between}")
+    assert refused.returncode != 0
+    assert "error: the database holds data; to replace it" in refused.stderr
+    result = make("restore", f"at={between}", "force=1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"recovered to {between}" in result.stdout
+    stack.wait_ready()
+    assert item_names() == written
+    create_item("after the recovery")
+
+    check = make("restore-check")
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "alembic_version probe0001" in check.stdout
+    assert "all read" in check.stdout and "recovery point" in check.stdout
+    print("\n" + check.stdout.strip())
+
+
+def test_bad_times_are_one_line_errors_and_change_nothing(stack: Stack) -> None:
+    stack.up()
+    count = stack.psql("SELECT count(*) FROM probe_items")
+    for at, message in (
+        ("yesterday-ish", "is not a time"),
+        ("2999-01-01 00:00:00+00", "is in the future"),
+    ):
+        result = make("restore", f"at={at}", "force=1")
+        assert result.returncode != 0
+        assert message in result.stderr
+    stack.wait_ready()
+    assert stack.container("db")["State"]["Running"]
+    assert stack.psql("SELECT count(*) FROM probe_items") == count
+
+
+class Writer(threading.Thread):
+    """Creates items one after another; notes when each was acknowledged (201)."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.acknowledged: dict[str, float] = {}
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        session = requests.Session()
+        for i in range(100_000):  # bounded; stopped long before
+            if self.stop.is_set():
+                return
+            name = f"steady {i}"
+            try:
+                response = session.post(f"{BASE}/api/probe/items", json={"name": name}, timeout=5)
+            except requests.RequestException:
+                continue
+            if response.status_code == 201:
+                self.acknowledged[name] = time.time()
+            time.sleep(0.05)
+
+
+def test_a_destroyed_volume_under_writes_loses_at_most_the_archive_timeout(
+    stack: Stack,
+) -> None:
+    fresh_with_a_backup(stack)
+    writer = Writer()
+    writer.start()
+    try:
+        time.sleep(ARCHIVE_TIMEOUT + 15)  # past one forced WAL switch at least
+        stack.compose("rm", "--stop", "--force", "db", "backup")
+        destroyed = time.time()
+        subprocess.run(["docker", "volume", "rm", f"{PROJECT}_db-data"], check=True, timeout=60)
+    finally:
+        writer.stop.set()
+        writer.join(timeout=30)
+
+    result = make("restore")
+    assert result.returncode == 0, result.stdout + result.stderr
+    stack.wait_ready()
+    present = set(item_names())
+    lost = {name: at for name, at in writer.acknowledged.items() if name not in present}
+    window = destroyed - min(lost.values()) if lost else 0.0
+    print(
+        f"\ndestroyed volume: {len(writer.acknowledged)} writes acknowledged, {len(lost)} lost, "
+        f"the last {window:.0f}s before the volume went"
+    )
+    assert len(writer.acknowledged) > 500
+    assert window <= ARCHIVE_TIMEOUT + 5
