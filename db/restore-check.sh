@@ -8,7 +8,7 @@ fail() { echo "restore-check: error: $*" >&2; exit 1; }
 sql() { psql -X -At -v ON_ERROR_STOP=1 -h "$data" --username "${POSTGRES_USER:-postgres}" -d "${POSTGRES_DB:-postgres}" -c "$1"; }
 data=$(mktemp -d)
 trap 'pg_ctl -D "$data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$data"' EXIT
-started=$(date +%s)
+started=$(date +%s%N)
 pgbackrest --log-level-console=warn --pg1-path="$data" --archive-mode=off restore
 pg_ctl -D "$data" -l "$data/restore.log" -w -t 600 -o "-c archive_mode=off -c listen_addresses='' \
     -c unix_socket_directories='$data' -c port=5432" start >/dev/null || fail "it did not start: $(tail -n 5 "$data/restore.log")"
@@ -18,7 +18,8 @@ until [ "$(sql 'SELECT pg_is_in_recovery()')" = f ]; do # replaying the WAL afte
     [ "$tries" -lt 600 ] || fail "still recovering after 600 s"
     sleep 1
 done
-restored=$(($(date +%s) - started))
+ms=$((($(date +%s%N) - started) / 1000000))
+restored=$(printf '%d.%d' $((ms / 1000)) $((ms % 1000 / 100)))
 revision=$(sql "SELECT string_agg(version_num, ', ') FROM alembic_version") || fail "no alembic_version table"
 [ -n "$revision" ] || fail "alembic_version is empty"
 tables=$(sql "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables

@@ -36,5 +36,6 @@ until [ "$(sql 'SELECT pg_is_in_recovery()')" = f ]; do
     [ "$tries" -le 600 ] || fail "db still replaying WAL after 600 s: docker compose logs db"
     sleep 1
 done
-docker compose up -d --wait --no-recreate
+docker compose up -d --wait --no-recreate backup
+[ -z "$(docker compose ps -a -q web)" ] || docker compose start --wait web
 echo "recovered to ${at:-the last archived WAL}; the database is at $(sql 'SELECT max(version_num) FROM alembic_version')"

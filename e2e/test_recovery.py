@@ -112,6 +112,8 @@ def test_a_destroyed_volume_under_writes_loses_at_most_the_archive_timeout(
     writer.start()
     try:
         time.sleep(ARCHIVE_TIMEOUT + 15)  # past one forced WAL switch at least
+        # Killed, not stopped: a clean stop would archive the last WAL first.
+        stack.compose("kill", "db")
         stack.compose("rm", "--stop", "--force", "db", "backup")
         destroyed = time.time()
         subprocess.run(["docker", "volume", "rm", f"{PROJECT}_db-data"], check=True, timeout=60)

@@ -76,7 +76,7 @@ JOIN pg_stat_activity a ON a.pid = l.pid
 JOIN pg_class c ON c.oid = l.relation
 WHERE a.application_name = %s AND l.locktype = 'relation'
   AND c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
-  AND c.relname <> 'alembic_version'
+  AND c.relname NOT IN ('alembic_version', 'alembic_revision_graph')
 """
 WAITING_QUERY = """
 SELECT application_name, left(query, 120),
@@ -87,12 +87,12 @@ WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_ba
 # Each table's file on disk: a new one after a revision means the table was rewritten.
 FILES_QUERY = """
 SELECT relname, relfilenode FROM pg_class
-WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'm') AND relname <> 'alembic_version'
+WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'm') AND relname NOT IN ('alembic_version', 'alembic_revision_graph')
 """
 TABLES_QUERY = """
 SELECT c.oid, c.relname FROM pg_class c
 WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
-  AND NOT c.relispartition AND c.relname <> 'alembic_version'
+  AND NOT c.relispartition AND c.relname NOT IN ('alembic_version', 'alembic_revision_graph')
 ORDER BY c.relname
 """
 COLUMNS_QUERY = """
@@ -184,7 +184,7 @@ class Table:
 
 
 def read_tables(connection) -> list[Table]:
-    """The database's tables (public schema, alembic_version aside), from its catalog."""
+    """The database's tables (public schema, Alembic's own two aside), from its catalog."""
     tables = []
     with connection.cursor() as cursor:
         cursor.execute(TABLES_QUERY)
