@@ -126,7 +126,7 @@ fmt: ## format and autofix with ruff
 # Continuous backups and recovery with pgBackRest (docs/backups.md); the backup service takes
 # them on a schedule, these on demand.
 backup: ## a full backup now (pgBackRest; the backup service takes them on a schedule)
-	$(COMPOSE) exec -T db pgbackrest --type=full backup
+	$(COMPOSE) exec -T db sh -c 'pgbackrest --log-level-console=warn stanza-create && pgbackrest --type=full backup'
 	$(COMPOSE) exec -T db pgbackrest info
 
 restore: ## recover: make restore [at="2026-12-01 10:15:00+00"] [force=1], or a dump: make restore file=backups/<name>.dump [force=1]

@@ -46,12 +46,12 @@ def test_a_dropped_table_is_recovered_to_the_moment_before(stack: Stack) -> None
     written = [create_item(f"t1 {i}")["name"] for i in range(20)]
     time.sleep(1)
     between = stack.psql("SELECT now()")
-    time.sleep(1)
-    stack.psql("DROP TABLE probe_items")
-
     refused = make("restore", f"at={between}")
     assert refused.returncode != 0
     assert "error: the database holds data; to replace it" in refused.stderr
+    time.sleep(1)
+    stack.psql("DROP TABLE probe_items")
+
     result = make("restore", f"at={between}", "force=1")
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"recovered to {between}" in result.stdout
