@@ -11,31 +11,17 @@ import requests
 
 from harness.compose import (
     BASE,
-    PORT,
-    PROJECT,
     ROOT,
     VERSIONS,
     Stack,
     create_item,
     head_revision,
     item_names,
+    make,
     mount_overlay,
     readable_folder,
 )
 from harness.revisions import write_revision
-
-
-def make(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COMPOSE_PROJECT_NAME": PROJECT, "WEB_PORT": str(PORT)}
-    return subprocess.run(
-        ["make", "--no-print-directory", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 def dump() -> Path:

@@ -3,30 +3,16 @@ moment before (make restore at=...), a destroyed database volume recovered under
 write load (make restore: the writes lost are counted), and make restore-check."""
 
 import json
-import os
 import subprocess
 import threading
 import time
 
 import requests
 
-from harness.compose import BASE, PORT, PROJECT, ROOT, Stack, create_item, item_names
+from harness.compose import BASE, PROJECT, Stack, create_item, item_names, make
 from harness.waiting import wait_until
 
 ARCHIVE_TIMEOUT = 60  # db/Dockerfile's archive_timeout
-
-
-def make(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COMPOSE_PROJECT_NAME": PROJECT, "WEB_PORT": str(PORT)}
-    return subprocess.run(
-        ["make", "--no-print-directory", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def backups(stack: Stack) -> list[dict]:

@@ -180,30 +180,18 @@ def test_sigterm_during_a_migration_stops_at_once_and_the_next_start_migrates(
     )
     slow = slow.with_overlay(patient)
     # A writer's open transaction: the concurrent build waits for it after creating its index.
-    writer = subprocess.Popen(
-        [
-            *stack.base,
-            "exec",
-            "-T",
-            "db",
-            "psql",
-            "-U",
-            "app",
-            "-d",
-            "app",
-            "-c",
-            "SET application_name = 'e2e-writer'; BEGIN; "
-            "INSERT INTO probe_items (name) VALUES ('held'); SELECT pg_sleep(120);",
-        ],
-        env=stack.env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    writer = stack.psql_session()
+    writer.stdin.write(
+        "SET application_name = 'e2e-writer';\nBEGIN;\n"
+        "INSERT INTO probe_items (name) VALUES ('held');\n"
     )
+    writer.stdin.flush()
     try:
         wait_until(
             lambda: (
                 stack.psql(
-                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'e2e-writer' AND query LIKE '%pg_sleep%'"
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'e2e-writer' "
+                    "AND state = 'idle in transaction'"
                 )
                 == "1"
             ),
@@ -227,9 +215,7 @@ def test_sigterm_during_a_migration_stops_at_once_and_the_next_start_migrates(
         invalid = "SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_e2e_slow'::regclass"
         assert stack.psql(invalid) == "f"
     finally:
-        stack.psql(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'e2e-writer'"
-        )
+        writer.stdin.close()  # ends the session: its transaction rolls back
         writer.wait(timeout=30)
     slow.up()
     assert head_revision(stack) == "e2eslow"
