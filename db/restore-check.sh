@@ -25,11 +25,14 @@ revision=$(sql "SELECT string_agg(version_num, ', ') FROM alembic_version") || f
 tables=$(sql "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables
     WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1")
 rows=0
+counts=
 for table in $tables; do
     count=$(sql "SELECT count(*) FROM $table") || fail "$table does not read"
     rows=$((rows + count))
+    counts="$counts${counts:+, }$table $count"
 done
 point=$(sql "SELECT coalesce(pg_last_xact_replay_timestamp()::text, 'the backup itself (no later transaction)')")
 ago=$(sql "SELECT coalesce(round(extract(epoch FROM now() - pg_last_xact_replay_timestamp()))::text, '?')")
 echo "restore-check: restored in ${restored}s; alembic_version $revision; $(echo "$tables" | wc -w) tables, $rows rows, all read"
+echo "restore-check: rows: $counts"
 echo "restore-check: recovery point $point (${ago}s before now)"

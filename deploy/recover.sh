@@ -36,6 +36,9 @@ until [ "$(sql 'SELECT pg_is_in_recovery()')" = f ]; do
     [ "$tries" -le 600 ] || fail "db still replaying WAL after 600 s: docker compose logs db"
     sleep 1
 done
+# The new timeline's first WAL, archived now (check switches WAL and waits): until then a
+# restore would replay the old timeline past the moment, mistake included.
+docker compose exec -T db pgbackrest --log-level-console=warn check
 docker compose up -d --wait --no-recreate backup
 [ -z "$(docker compose ps -a -q web)" ] || docker compose start --wait web
 echo "recovered to ${at:-the last archived WAL}; the database is at $(sql 'SELECT max(version_num) FROM alembic_version')"
