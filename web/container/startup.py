@@ -124,6 +124,8 @@ def wait_for_database(settings: Settings, db: DatabaseURL) -> Any:
             connection.rollback()  # leave no transaction open
             return connection
         except psycopg2.OperationalError as exc:
+            if stopping:  # SIGTERM while connecting: wait_select's cancel has nothing to cancel
+                raise Stopped from None
             reason = first_line(exc)
             if any(fatal in reason for fatal in FATAL_CONNECT_ERRORS):
                 raise StartupError(f"cannot use database {db.redacted()}: {reason}") from None
