@@ -47,9 +47,11 @@ def test_a_dropped_table_is_recovered_to_the_moment_before(stack: Stack) -> None
 
     check = make("restore-check")
     assert check.returncode == 0, check.stdout + check.stderr
-    # The latest backup predates the recovery: its WAL is replayed along the new timeline.
+    # The latest backup predates the recovery: its WAL is replayed along the new timeline,
+    # which keeps the table (the old one's end has it dropped). The write after the recovery
+    # is in WAL not archived yet (archive_timeout), so not in this restore.
     assert "alembic_version probe0001" in check.stdout
-    assert f"public.probe_items {len(written) + 1}" in check.stdout
+    assert f"public.probe_items {len(written)}," in check.stdout
     assert "all read" in check.stdout and "recovery point" in check.stdout
     print("\n" + check.stdout.strip())
 
