@@ -24,14 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from web.app.db import db
 from web.app.reads import retry_if_disconnected
-from web.base.revisions import (
-    AHEAD,
-    AT_HEAD,
-    ELSEWHERE,
-    code_revisions,
-    compare,
-    database_revisions,
-)
+from web.base.revisions import AHEAD, AT_HEAD, ELSEWHERE, code_revisions, standing
 
 bp = Blueprint("health", __name__)
 
@@ -44,14 +37,8 @@ def healthz() -> ResponseReturnValue:
 @retry_if_disconnected
 def schema() -> tuple[tuple[str, ...], str]:
     """The database's revisions, and where they stand against the code's."""
-    known, heads = code_revisions()
     with db.engines["reads"].connect() as connection:
-
-        def query(sql: str) -> list[tuple]:
-            return connection.exec_driver_sql(sql).fetchall()
-
-        current = database_revisions(query)
-        return current, compare(current, known, heads, query)
+        return standing(lambda sql: connection.exec_driver_sql(sql).fetchall())
 
 
 @bp.get("/readyz")

@@ -115,6 +115,13 @@ def compare(
     return ELSEWHERE
 
 
+def standing(query: Callable[[str], list[tuple]]) -> tuple[tuple[str, ...], str]:
+    """(the database's revisions, where they stand against this code's: compare())."""
+    known, heads = code_revisions()
+    current = database_revisions(query)
+    return current, compare(current, known, heads, query)
+
+
 def ancestors(revisions: tuple[str, ...], query: Callable[[str], list[tuple]]) -> set[str]:
     """Every revision that `revisions` descend from, by the database's REVISION_GRAPH."""
     if not query(f"SELECT to_regclass('{REVISION_GRAPH}') IS NOT NULL")[0][0]:

@@ -40,14 +40,7 @@ from typing import Any
 from web.base.config import ConfigError, DatabaseURL, Settings, load_settings
 from web.base.logs import STARTUP_LOGGER, configure
 from web.base.paths import ALEMBIC_INI
-from web.base.revisions import (
-    AHEAD,
-    AT_HEAD,
-    ELSEWHERE,
-    code_revisions,
-    compare,
-    database_revisions,
-)
+from web.base.revisions import AHEAD, AT_HEAD, ELSEWHERE, code_revisions, standing
 from web.container import connections
 
 # Read by the metrics server in the same container; a container has one start-up step.
@@ -209,8 +202,7 @@ def migrate(connection: Any) -> tuple[str, float, bool]:
             f"the migrations have {len(heads)} heads ({', '.join(heads)}); "
             "merge them with `alembic merge` before deploying"
         )
-    current = database_revisions(query_on(connection))
-    state = compare(current, known, heads, query_on(connection))
+    current, state = standing(query_on(connection))
     connection.close()
     head = ", ".join(heads) or "none"
     if state == AT_HEAD:
