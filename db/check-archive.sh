@@ -1,7 +1,7 @@
 #!/bin/sh
 # check-archive.sh < FILE: is FILE a pg_dump custom-format archive of this app (its table of
 # contents lists alembic_version's data)? If not, says why on stderr and exits 1. Shared by
-# make dump (after writing), make restore file= and make rehearse file=.
+# make restore file= and make rehearse file= (make dump reads its file back with --list).
 set -eu
 toc=$(pg_restore --list 2>&1) || {
     echo "is not a pg_dump custom-format archive ($(echo "$toc" | head -n 1))" >&2

@@ -1,6 +1,7 @@
 """Continuous backups (pgBackRest, db/) on the real stack: a dropped table recovered to the
-moment before (make restore at=...), a destroyed database volume recovered under a steady
-write load (make restore: the writes lost are counted), and make restore-check."""
+moment before (make restore at=...), make restore-check, and a destroyed database volume
+recovered under a steady write load from a make backup (make restore: the writes lost are
+counted)."""
 
 import json
 import subprocess
@@ -9,10 +10,20 @@ import time
 
 import requests
 
-from harness.compose import BASE, PROJECT, Stack, create_item, item_names, make
+from harness.compose import (
+    BASE,
+    PROJECT,
+    Stack,
+    create_item,
+    item_names,
+    make,
+    readable_folder,
+)
 from harness.waiting import wait_until
 
-ARCHIVE_TIMEOUT = 60  # db/Dockerfile's archive_timeout
+# Shorter than db/Dockerfile's 60 s, to prove the bound in less time (make bench measures
+# the recovery point at the image's own setting).
+ARCHIVE_TIMEOUT = 15
 
 
 def backups(stack: Stack) -> list[dict]:
@@ -94,14 +105,29 @@ class Writer(threading.Thread):
             time.sleep(0.05)
 
 
+def with_archive_timeout(stack: Stack, seconds: int) -> Stack:
+    """`stack` with db's command (the image's) given another archive_timeout."""
+    command = [
+        f"archive_timeout={seconds}" if arg.startswith("archive_timeout=") else arg
+        for arg in stack.container("db")["Config"]["Cmd"]
+    ]
+    overlay = readable_folder("e2e-archive-") / "overlay.yml"
+    overlay.write_text(json.dumps({"services": {"db": {"command": command}}}))
+    return stack.with_overlay(overlay)
+
+
 def test_a_destroyed_volume_under_writes_loses_at_most_the_archive_timeout(
-    stack: Stack,
+    running: Stack,
 ) -> None:
-    fresh_with_a_backup(stack)
+    with_archive_timeout(running, ARCHIVE_TIMEOUT).up()
+    taken = make("backup")
+    assert taken.returncode == 0, taken.stdout + taken.stderr
+    assert "full backup" in taken.stdout
+    stack = running
     writer = Writer()
     writer.start()
     try:
-        time.sleep(ARCHIVE_TIMEOUT + 15)  # past one forced WAL switch at least
+        time.sleep(ARCHIVE_TIMEOUT + 10)  # past one forced WAL switch at least
         # Killed, not stopped: a clean stop would archive the last WAL first.
         stack.compose("kill", "db")
         stack.compose("rm", "--stop", "--force", "db", "backup")
@@ -121,5 +147,5 @@ def test_a_destroyed_volume_under_writes_loses_at_most_the_archive_timeout(
         f"\ndestroyed volume: {len(writer.acknowledged)} writes acknowledged, {len(lost)} lost, "
         f"the last {window:.0f}s before the volume went"
     )
-    assert len(writer.acknowledged) > 500
+    assert len(writer.acknowledged) > 100
     assert window <= ARCHIVE_TIMEOUT + 5

@@ -75,6 +75,7 @@ def test_rolling_schema_change_without_a_failed_request_then_a_failed_migration_
     assert int(psql("SELECT count(*) FROM probe_items WHERE name LIKE 'v1 record %'")) == 20
 
     # Back to v1's image under traffic: its replicas start on v2's schema, ahead of their code.
+    started = time.monotonic()
     with Traffic() as traffic:
         sh("docker", "service", "rollback", "--detach", WEB)
         wait_until(
@@ -86,7 +87,8 @@ def test_rolling_schema_change_without_a_failed_request_then_a_failed_migration_
         time.sleep(3)
     back = traffic.summary
     print(
-        f"\nrollback to v1: {back['reads']} reads, {back['writes']} writes, {len(back['failures'])} failed"
+        f"\nrollback to v1 in {time.monotonic() - started:.0f}s: {back['reads']} reads, "
+        f"{back['writes']} writes, {len(back['failures'])} failed"
     )
     assert back["failures"] == [], back["failures"][:20]
     assert back["reads"] > 20 and back["writes"] > 20
