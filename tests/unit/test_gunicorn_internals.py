@@ -4,7 +4,9 @@ pyproject.toml holds gunicorn below 28; when an upgrade changes one of these, th
 and names it. tests/test_gunicorn.py checks the same behaviour end to end.
 """
 
+import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -46,13 +48,14 @@ def handlers_kept() -> Iterator[None]:
 
 
 def master(**settings: object) -> Arbiter:
-    """A real master with no workers, listening on a free port."""
-    return Arbiter(Bare(bind="127.0.0.1:0", workers=0, control_socket_disable=True, **settings))
+    """A real master with no workers, listening on a free port once started."""
+    defaults = {"bind": "127.0.0.1:0", "workers": 0, "control_socket_disable": True}
+    return Arbiter(Bare(**defaults, **settings))
 
 
 @pytest.fixture
-def arbiter(handlers_kept: None) -> Arbiter:
-    return master()
+def arbiter(handlers_kept: None, tmp_path) -> Arbiter:
+    return master(worker_tmp_dir=str(tmp_path))
 
 
 def test_the_major_version_is_the_one_checked() -> None:
@@ -120,6 +123,25 @@ def test_on_exit_runs_while_the_stop_is_handled(handlers_kept: None) -> None:
     assert leaving.value.code == 0
     assert len(seen) == 1
     assert isinstance(seen[0], StopIteration)
+
+
+def test_a_stop_closes_the_listeners_then_reaps_with_child_exit(arbiter: Arbiter) -> None:
+    """child_exit knows a stop by the listeners gone, and the last worker by none left."""
+    seen = []
+    arbiter.cfg.set(
+        "child_exit", lambda server, worker: seen.append((server.LISTENERS, dict(server.WORKERS)))
+    )
+    arbiter.LISTENERS = [socket.socket()]
+    pid = os.fork()
+    if pid == 0:  # a worker that only waits for its SIGTERM
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        time.sleep(30)
+        os._exit(1)
+    worker = ThreadWorker(1, os.getpid(), [], arbiter.app, 30, arbiter.cfg, arbiter.log)
+    worker.pid = pid
+    arbiter.WORKERS[pid] = worker
+    arbiter.stop()
+    assert seen == [([], {})]
 
 
 def test_a_halt_carries_its_exit_status() -> None:
