@@ -1,10 +1,10 @@
-"""`python -m bench`: build, measure, tear down, print the table (bench/__init__.py)."""
+"""`python -m bench`: build, measure, tear down, print the table (bench/__init__.py).
+With BENCH_AGAINST (make bench against=<ref>): this tree side by side with that ref."""
 
-from bench import footprint, report, stack, startup, throughput
+from bench import footprint, report, sidebyside, stack, startup, throughput
 
 
 def measure() -> dict:
-    stack.build_images()
     stack.log(f"cold starts x{startup.COLD_STARTS}")
     colds = [startup.cold_start() for _ in range(startup.COLD_STARTS)]
     stack.log(f"migration step x{startup.MIGRATE_RUNS}, interleaved with Alembic and Flask-Migrate")
@@ -13,9 +13,7 @@ def measure() -> dict:
     restarts = startup.restarts_beside_the_floor()
     stack.log(f"import time x{startup.IMPORT_ROUNDS}: the start-up step, gunicorn's preload")
     imports = startup.import_times()
-    stack.log(
-        f"throughput: {throughput.ROUNDS} round(s) of {throughput.WRK_SECONDS} s per endpoint"
-    )
+    stack.log(f"throughput: {throughput.ROUNDS} round(s) of {throughput.WRK_SECONDS} s each")
     load = throughput.throughput()
     return {
         "colds": colds,
@@ -31,10 +29,14 @@ def measure() -> dict:
 
 def main() -> None:
     try:
-        tables = measure()
+        stack.build_images()
+        figures = sidebyside.measure() if sidebyside.REF else measure()
     finally:
         stack.tear_down()
-    report.print_report(tables)
+    if sidebyside.REF:
+        sidebyside.print_report(figures)
+    else:
+        report.print_report(figures)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from harness.swarm import sh
 
 def worker_memory() -> list[tuple[int, int]]:
     """(RSS, PSS) in MB of each of web's gunicorn workers (bench/inside/memory.py)."""
-    out = compose("exec", "-T", "web", "python", "/bench/memory.py")
+    out = compose("exec", "-T", "web", "python", "-m", "bench.inside.memory")
     return [(rss, pss) for rss, pss in (map(int, line.split()) for line in out.splitlines())]
 
 

@@ -3,9 +3,10 @@ in make bench) with no host port. This driver joins its network and wrk runs in 
 on it, so no proxy sits between load and server.
 
 web runs the project's image plus the probe resource (harness/probe_resource.py), so that
-the figures do not depend on the sample, and the programs of bench/inside/ at /bench.
+the figures do not depend on the sample, and the programs of bench/inside/.
 """
 
+import json
 import os
 import sys
 import time
@@ -49,15 +50,30 @@ def detach() -> None:
 
 
 def build_images() -> None:
-    """The project's images, built afresh (from cache), and web's: the web image with the
-    probe resource, its table's revision and bench/inside/ added."""
+    """The project's images, built afresh (from cache), and web's for the bench (derive)."""
     Stack().compose("--profile", "tools", "build", timeout=1800)
+    derive(f"{IMAGE}:latest", TAG)
+
+
+def derive(base: str, tag: str) -> None:
+    """<project>-web:`tag`: `base` with the probe resource, its table's revision, and the
+    programs of bench/inside/ (`python -m bench.inside.<name>` in /app)."""
     folder = readable_folder("bench-")
     files = {path.name: target for path, target in probe_files(folder).items()}
-    for program in sorted((ROOT / "bench" / "inside").glob("*.py")):
-        (folder / program.name).write_text(program.read_text())
-        files[program.name] = f"/bench/{program.name}"
-    release(f"{IMAGE}:latest", TAG, folder, files)
+    programs = [ROOT / "bench" / "__init__.py", *sorted((ROOT / "bench" / "inside").glob("*.py"))]
+    for program in programs:
+        relative = program.relative_to(ROOT).as_posix()
+        name = relative.replace("/", "__")
+        (folder / name).write_text(program.read_text())
+        files[name] = f"/app/{relative}"
+    release(base, tag, folder, files)
+
+
+def web_environment() -> list[str]:
+    """`-e NAME=VALUE` for each variable compose gives web, for a container run beside it."""
+    web = json.loads(compose("config", "--format", "json"))["services"]["web"]
+    given = {name: value for name, value in web["environment"].items() if value is not None}
+    return [arg for name, value in given.items() for arg in ("-e", f"{name}={value}")]
 
 
 def start_server(name: str, *command: str, **env: str) -> None:

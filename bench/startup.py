@@ -41,32 +41,40 @@ def restart(action: Callable[[], object], url: str) -> float:
     return time.monotonic() - start
 
 
+def start_floor() -> None:
+    run_beside(FLOOR, "--stop-signal", "SIGKILL", BASE_IMAGE, "python", "-m", "http.server", "8000")
+    ready(FLOOR_URL, timeout=30)
+
+
+def restart_floor() -> float:
+    return restart(lambda: sh("docker", "restart", FLOOR), FLOOR_URL)
+
+
 def restarts_beside_the_floor() -> dict[str, list[float]]:
     """RESTARTS warm restarts of web (`docker compose restart web`), each followed by one of
     the floor."""
-    run_beside(FLOOR, "--stop-signal", "SIGKILL", BASE_IMAGE, "python", "-m", "http.server", "8000")
-    ready(FLOOR_URL, timeout=30)
+    start_floor()
     webs, floors = [], []
     for _ in range(RESTARTS):
         webs.append(restart(lambda: compose("restart", "web"), f"{WEB}/readyz"))
-        floors.append(restart(lambda: sh("docker", "restart", FLOOR), FLOOR_URL))
+        floors.append(restart_floor())
     return {"web": webs, "floor": floors}
 
 
 def in_web(program: str, *args: str) -> Any:
-    """What /bench/<program> prints (JSON), run in a one-off web container."""
+    """What bench.inside.<program> prints (JSON), run in a one-off web container."""
     out = compose(
-        "run", "--rm", "--no-deps", "-T", "--entrypoint", "python", "web", f"/bench/{program}",
-        *args, timeout=600,
+        "run", "--rm", "--no-deps", "-T", "--entrypoint", "python", "web",
+        "-m", f"bench.inside.{program}", *args, timeout=600,
     )  # fmt: skip
     return json.loads(out.strip().splitlines()[-1])
 
 
 def migrate_step() -> dict[str, list[float]]:
     """Warm start (database at head): the entrypoint's step, plain Alembic, Flask-Migrate."""
-    return in_web("migrate_step.py", str(MIGRATE_RUNS))
+    return in_web("migrate_step", str(MIGRATE_RUNS))
 
 
 def import_times() -> dict[str, dict]:
     """The boot path's and the app's wall time and import time (bench/inside/importtime.py)."""
-    return in_web("importtime.py", str(IMPORT_ROUNDS))
+    return in_web("importtime", str(IMPORT_ROUNDS))

@@ -1,13 +1,12 @@
-"""The import time of the boot path and of the app: `python importtime.py ROUNDS` prints JSON.
+"""The import time of the boot path and of the app.
 
-The boot path is the start-up step as the entrypoint runs it (`python -m
-web.container.startup`, here against a database at head); the app is what gunicorn's
-master imports before it forks (gunicorn, its config, and web.container.wsgi, which builds
-the app). Each runs ROUNDS times, interleaved with a bare interpreter, for its wall time,
-then ROUNDS times under `python -X importtime`, for where its imports go: microseconds
-by top-level package (the standard library as one), medians.
+    python -m bench.inside.importtime ROUNDS    (in a one-off web container: bench/stack.py)
 
-Runs inside a one-off web container (the bench builds it into web's image, at /bench).
+The boot path is the start-up step as the entrypoint runs it (here at head); the app is
+what gunicorn's master imports before it forks (gunicorn, its config, and
+web.container.wsgi, which builds the app). Each runs ROUNDS times, interleaved with a bare
+interpreter, for its wall time, then ROUNDS times under `python -X importtime`: microseconds
+by top-level package (the standard library as one), medians. Prints JSON.
 """
 
 import json
@@ -16,7 +15,7 @@ import subprocess
 import sys
 from collections import Counter
 
-from timer import time_commands
+from bench.inside.timer import time_commands
 
 CASES = {
     "bare": ["-c", "pass"],

@@ -1,6 +1,7 @@
 """Prints `RSS PSS` (MB) of each gunicorn worker in this container, one a line.
 
-Runs inside the web container (the bench builds it into web's image, at /bench).
+    python -m bench.inside.memory    (in the web container: bench/stack.py)
+
 A worker is a gunicorn process whose parent is the master, PID 1.
 """
 

@@ -1,10 +1,10 @@
-"""The migration step on a warm start (database at head) beside plain `alembic upgrade head`
-and Flask-Migrate's `flask db upgrade`: `python migrate_step.py RUNS` prints each one's
-seconds, run by run, as JSON.
+"""The migration step on a warm start (database at head), beside plain `alembic upgrade head`
+and Flask-Migrate's `flask db upgrade`, interleaved.
 
-Runs inside a one-off web container (the bench builds it into web's image, at /bench).
-Flask-Migrate is installed into /tmp with the base image's pip (the app's venv has none)
-and pointed at a copy of the same migrations.
+    python -m bench.inside.migrate_step RUNS    (in a one-off web container: bench/stack.py)
+
+prints each one's seconds, run by run, as JSON. Flask-Migrate is installed into /tmp with
+the base image's pip (the app's venv has none) and pointed at a copy of the migrations.
 """
 
 import json
@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import sys
 
-from timer import time_commands
+from bench.inside.timer import time_commands
 
 FLASK_MIGRATE = "flask-migrate==4.1.0"
 FM_APP = """from flask_migrate import Migrate
