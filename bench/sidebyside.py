@@ -34,7 +34,7 @@ from harness.swarm import IMAGE, sh
 REF = os.environ.get("BENCH_AGAINST", "")
 AGAINST = f"{PROJECT}-against"
 ROUNDS = 1 if SHORT else 5
-RESTARTS = 2 if SHORT else 7
+RESTARTS = 1 if SHORT else 7
 TARGETS = {
     "healthz": ("/healthz", None),
     "read": (throughput.READ, None),

@@ -17,7 +17,7 @@ from harness.waiting import wait_until
 from harness.wrk import wrk_summary
 
 ROUNDS = 1 if SHORT else 5
-WRK_SECONDS = 2 if SHORT else 10
+WRK_SECONDS = 1 if SHORT else 10
 WRK = ("-t2", "-c16", f"-d{WRK_SECONDS}s", "--latency", "--timeout", "5s")
 # The same image under `gunicorn web.container.wsgi:app` with gunicorn's defaults.
 DEFAULT_SERVER = f"{PROJECT}-default-gunicorn"
