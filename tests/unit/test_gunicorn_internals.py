@@ -64,36 +64,39 @@ def test_the_major_version_is_the_one_checked() -> None:
     )
 
 
-def test_every_setting_and_hook_loads_as_gunicorn_loads_it() -> None:
-    """gunicorn_conf.py's names are gunicorn settings, and its hooks take their arguments."""
-    script = (
-        "from gunicorn.config import Config\n"
-        "import web.container.gunicorn_conf as conf\n"
-        "cfg = Config()\n"
-        "names = [n for n in vars(conf) if n in cfg.settings]\n"
-        "for name in names: cfg.set(name, getattr(conf, name))\n"
-        "conf.metrics_server.remove_directory()\n"
-        "print(' '.join(sorted(names)))\n"
-    )
+def python(*lines: str) -> str:
+    """What a fresh interpreter running `lines` prints; it must succeed."""
+    script = "\n".join(lines)
     result = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
     )
     assert result.returncode == 0, result.stderr
-    assert set(HOOKS) <= set(result.stdout.split())
+    return result.stdout
+
+
+def test_every_setting_and_hook_loads_as_gunicorn_loads_it() -> None:
+    """gunicorn_conf.py's names are gunicorn settings, and its hooks take their arguments."""
+    out = python(
+        "from gunicorn.config import Config",
+        "import web.container.gunicorn_conf as conf",
+        "cfg = Config()",
+        "names = [n for n in vars(conf) if n in cfg.settings]",
+        "for name in names: cfg.set(name, getattr(conf, name))",
+        "conf.metrics_server.remove_directory()",
+        "print(' '.join(sorted(names)))",
+    )
+    assert set(HOOKS) <= set(out.split())
 
 
 def test_atexit_run_exitfuncs_runs_the_registered_handlers() -> None:
     """exit_now() runs them itself, then os._exit() skips the interpreter's teardown."""
-    script = (
-        "import atexit, os\n"
-        "atexit.register(print, 'flushed')\n"
-        "atexit._run_exitfuncs()\n"
-        "os._exit(0)\n"
+    out = python(
+        "import atexit, os",
+        "atexit.register(print, 'flushed')",
+        "atexit._run_exitfuncs()",
+        "os._exit(0)",
     )
-    out = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=True
-    )
-    assert out.stdout == "flushed\n"
+    assert out == "flushed\n"
 
 
 def test_the_masters_handlers_only_queue_signals(arbiter: Arbiter) -> None:
