@@ -10,7 +10,7 @@ FROM ${PYTHON_IMAGE} AS build
 ARG UV_VERSION
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore \
     UV_PROJECT_ENVIRONMENT=/venv UV_NO_CACHE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never NO_COLOR=1
-# strip: SQLAlchemy's compiled modules ship with debug symbols (about 8 MB of them).
+# strip: compiled modules (SQLAlchemy's) ship with debug symbols the image does not need.
 # hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends binutils \

@@ -147,13 +147,19 @@ e2e-swarm: $(VENV)/.installed ## only the swarm rolling-update test (joins and l
 	$(VENV)/bin/pytest -c e2e/pytest.ini e2e/test_swarm.py $(args)
 
 BENCH_IMAGE = $(subst -web:,-bench:,$(WEB_IMAGE))
+# The benchmark's compose project (harness/compose.py's E2E_PROJECT): its images, volumes,
+# network and swarm stack are all named after it.
+BENCH_PROJECT ?= fabench
 
-bench: $(VENV)/.installed ## measure start-up, throughput, image size, memory, a swarm rollout (short=1: quick)
+bench: $(VENV)/.installed ## measure start-up, throughput, image size, memory, a swarm rollout (short=1: quick; against=<git ref>: side by side with that code)
+	@$(if $(against),git rev-parse -q --verify "$(against)^{commit}" >/dev/null || \
+		{ echo 'error: unknown git ref: $(against) (make bench against=<branch, tag or commit>)' >&2; exit 2; })
 	docker build -q -t $(BENCH_IMAGE) $(if $(PYTHON_IMAGE),--build-arg PYTHON_IMAGE=$(PYTHON_IMAGE)) bench
-	docker run --rm --name fabench-driver -v /var/run/docker.sock:/var/run/docker.sock \
-		-v "$(CURDIR):/repo" -e PYTHON_IMAGE -e POSTGRES_IMAGE -e CADDY_IMAGE -e DEBIAN_IMAGE -e BENCH_SHORT=$(short) \
-		-e BENCH_IMAGE=$(BENCH_IMAGE) $(BENCH_IMAGE)
-	BENCH_SHORT=$(short) PYTHONPATH=. $(VENV)/bin/python bench/rollout.py
+	$(if $(against),git archive "$(against)" |) docker run $(if $(against),-i) --rm --name $(BENCH_PROJECT)-driver \
+		-v /var/run/docker.sock:/var/run/docker.sock -v "$(CURDIR):/repo" -e E2E_PROJECT=$(BENCH_PROJECT) \
+		-e BENCH_SHORT=$(short) -e BENCH_AGAINST="$(against)" -e BENCH_IMAGE=$(BENCH_IMAGE) \
+		-e PYTHON_IMAGE -e POSTGRES_IMAGE -e CADDY_IMAGE -e DEBIAN_IMAGE $(BENCH_IMAGE)
+	$(if $(against),,E2E_PROJECT=$(BENCH_PROJECT) BENCH_SHORT=$(short) $(VENV)/bin/python -m bench.rollout)
 
 # --- Docker Swarm (deploy/stack.yml) -----------------------------------------------------
 STACK ?= app
