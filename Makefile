@@ -5,6 +5,12 @@
         check sql backfill test test-unit lint lock lock-check fmt e2e bench deploy undeploy ps backup restore \
         lint-migrations e2e-swarm remove-sample lint-deploy compat rehearse
 
+# Docker Engine and Compose new enough (scripts/check_docker.sh), once per run; not for help.
+ifneq ($(filter-out help,$(or $(MAKECMDGOALS),help)),)
+DOCKER_PROBLEM := $(shell sh scripts/check_docker.sh 2>&1)
+$(if $(DOCKER_PROBLEM),$(error $(DOCKER_PROBLEM)))
+endif
+
 COMPOSE ?= docker compose
 DEV      = $(COMPOSE) -f docker-compose.yml -f compose.dev.yml
 # The tools container runs as you, so files it writes (new revisions) are yours.
