@@ -52,6 +52,14 @@ FROM build AS build-tools
 RUN uv sync --frozen --group dev --no-install-project --compile-bytecode
 
 FROM runtime AS tools
+# git for pre-commit (make pre-commit) and the base-ref tests; uv for the lock check hook.
+USER 0:0
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends git \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=build /usr/local/bin/uv /usr/local/bin/uv
+USER 10001:10001
 COPY --from=build-tools /venv /venv
 COPY pyproject.toml conftest.py ./
 COPY harness harness

@@ -78,7 +78,7 @@ sql: ## print the SQL an upgrade would run, for review (make sql range=<from>:<t
 	$(ALEMBIC) upgrade $(or $(range),head) --sql
 
 # scripts/compat.sh says what it builds, starts and checks, on a throwaway project of its own.
-compat: ## the code of a git ref (default: the merge base with main) against the working tree's revisions: make compat against=v1.2.0
+compat: ## the code of a git ref (default: where this change leaves its branch) against the working tree's revisions: make compat against=v1.2.0
 	sh scripts/compat.sh "$(against)"
 
 # After the deploy, never on start: walks a table in short batches, resuming where a killed
@@ -92,10 +92,13 @@ test: ## run the test suite against the stack's PostgreSQL (make test args="-k a
 test-unit: ## the pure tests only (tests/unit): no database, a few seconds
 	$(OFFLINE) pytest tests/unit $(args)
 
-lint-migrations: ## squawk on the SQL of migrations not on main (since=<git ref>; all=1 for every one)
-	@files="$$(git diff --name-only --diff-filter=A $(or $(since),main)...HEAD -- migrations/versions; \
-		git ls-files --others --exclude-standard migrations/versions)"; \
-	$(OFFLINE) python -m web.ops.lint_migrations $(if $(all),--all,$$files)
+# scripts/base_ref.sh: where this change leaves its target branch (in CI: the pull request's).
+lint-migrations: ## squawk on the SQL of the migrations this change adds (since=<git ref>; all=1 for every one)
+	@files=--all; if [ -z "$(all)" ]; then \
+		base="$(since)"; [ -n "$$base" ] || base=$$(sh scripts/base_ref.sh) || exit 2; \
+		files="$$(git diff --name-only --diff-filter=A "$$base" -- migrations/versions; \
+			git ls-files --others --exclude-standard migrations/versions)"; fi; \
+	$(OFFLINE) python -m web.ops.lint_migrations $$files
 
 rehearse: ## the pending migrations under traffic, on a throwaway copy: make rehearse [rows=N] [file=<backup>] [against=<git ref>]
 	rows="$(rows)" file="$(file)" against="$(against)" max_wait="$(max_wait)" max_failed="$(max_failed)" \

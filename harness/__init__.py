@@ -7,6 +7,7 @@
     appcopy        a copy of the app to add revisions to, and commands run in it
     compose        a compose project driven from the host (e2e, bench)
     swarm          a single-node swarm running deploy/stack.yml
+    gitrepo        git repositories of the tests' own, and a fresh copy of this checkout
 
 It may import the project (web); no test module and no conftest imports another, they
 import this. Modules used on the host (e2e, bench) need only the standard library and
