@@ -3,7 +3,7 @@
 .DEFAULT_GOAL := help
 .PHONY: help build up down logs shell psql revision migrate downgrade history current heads \
         check sql backfill test test-unit lint lock lock-check fmt e2e bench deploy undeploy ps backup restore \
-        lint-migrations e2e-swarm remove-sample lint-deploy compat rehearse
+        lint-migrations e2e-swarm remove-sample lint-deploy compat rehearse pre-commit hooks
 
 # Docker Engine and Compose new enough (scripts/check_docker.sh), once per run; not for help.
 ifneq ($(filter-out help,$(or $(MAKECMDGOALS),help)),)
@@ -104,8 +104,20 @@ rehearse: ## the pending migrations under traffic, on a throwaway copy: make reh
 	rows="$(rows)" file="$(file)" against="$(against)" max_wait="$(max_wait)" max_failed="$(max_failed)" \
 		sh scripts/rehearse.sh
 
-lint: ## ruff (lint and format check), the layers' import contracts, and hadolint
-	$(OFFLINE) sh -c 'ruff check . && ruff format --check . && lint-imports --no-cache && hadolint Dockerfile bench/Dockerfile pgbouncer/Dockerfile'
+lint: ## ruff (lint and format check), the layers' import contracts, hadolint and actionlint
+	$(OFFLINE) sh -c 'ruff check . && ruff format --check . && lint-imports --no-cache && hadolint Dockerfile bench/Dockerfile pgbouncer/Dockerfile && actionlint'
+
+# pre-commit needs the repository's git directory; in a `git worktree`, it lies outside the
+# checkout, so it is mounted at its own path too.
+GIT_STORE := $(shell git rev-parse --path-format=absolute --git-common-dir 2>/dev/null)
+pre-commit: ## the hooks of .pre-commit-config.yaml on the staged files, offline (all=1: on every file)
+	$(COMPOSE) run --rm --no-deps --user "$$(id -u):$$(id -g)" $(if $(GIT_STORE),-v "$(GIT_STORE):$(GIT_STORE)") \
+		tools pre-commit run --show-diff-on-failure $(if $(all),--all-files)
+
+hooks: ## install the git hook that runs make pre-commit before each commit
+	@hook="$$(git rev-parse --git-path hooks)/pre-commit"; mkdir -p "$$(dirname "$$hook")"; \
+	printf '#!/bin/sh\n# Installed by make hooks: .pre-commit-config.yaml, in the tools image.\nexec make -s pre-commit\n' >"$$hook"; \
+	chmod +x "$$hook"; echo "installed $$hook"
 
 # promtool ships in the Prometheus image, caddy in Caddy's; the files are mounted where
 # compose mounts them.
