@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 from harness.compose import CODE_HEAD, PROJECT, ROOT
-from harness.gitrepo import Repo, fresh_copy, without_base_ref
+from harness.gitrepo import GIT_ENV, Repo, fresh_copy, without_base_ref
 from harness.revisions import PROBE_REVISION, write_probe_revision
 
 
@@ -57,6 +57,37 @@ def test_a_branch_is_linted_against_the_target_the_ci_names(tmp_path: Path) -> N
         told = make(repo, "lint-migrations", **{variable: "trunk"})
         assert told.returncode == 0, told.stdout + told.stderr
         assert f"squawk on {PROBE_REVISION}" in told.stdout
+
+
+def test_the_git_hook_refuses_a_commit_that_fails_a_check(tmp_path: Path) -> None:
+    """make hooks, then git commit: the hooks run in the tools image, on the staged files."""
+    repo = fresh_copy(ROOT, tmp_path / "yours", "trunk")
+    installed = make(repo, "hooks")
+    assert installed.returncode == 0, installed.stderr
+    module = repo.path / "web" / "extra.py"
+    module.write_text('import os\n\nNAME = "extra"\n')  # os: imported, never used (F401)
+    repo.git("add", "web/extra.py")
+
+    def commit() -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["git", "commit", "-q", "--no-gpg-sign", "-m", "An extra module"],
+            cwd=repo.path,
+            env=shell_env(COMPOSE_PROJECT_NAME=PROJECT, **GIT_ENV),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    refused = commit()
+    assert refused.returncode != 0
+    assert "F401" in refused.stdout + refused.stderr
+    module.write_text('NAME = "extra"\n')
+    repo.git("add", "web/extra.py")
+    accepted = commit()
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+    assert "ruff (lint)" in accepted.stdout + accepted.stderr
+    assert repo.git("log", "-1", "--format=%s") == "An extra module"
 
 
 def test_make_names_a_docker_too_old_in_one_line(tmp_path: Path) -> None:
