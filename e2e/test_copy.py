@@ -19,10 +19,10 @@ def shell_env(**env: str) -> dict[str, str]:
     return {**without_base_ref(outside), **env}
 
 
-def make(repo: Repo, *args: str, **env: str) -> subprocess.CompletedProcess:
-    """make in the copy, on the e2e project's images (the copy builds none of its own)."""
+def run_in(repo: Repo, *command: str, **env: str) -> subprocess.CompletedProcess:
+    """`command` in the copy, on the e2e project's images (the copy builds none of its own)."""
     return subprocess.run(
-        ["make", "-s", *args],
+        command,
         cwd=repo.path,
         env=shell_env(COMPOSE_PROJECT_NAME=PROJECT, **env),
         capture_output=True,
@@ -30,6 +30,10 @@ def make(repo: Repo, *args: str, **env: str) -> subprocess.CompletedProcess:
         timeout=600,
         check=False,
     )
+
+
+def make(repo: Repo, *args: str, **env: str) -> subprocess.CompletedProcess:
+    return run_in(repo, "make", "-s", *args, **env)
 
 
 def test_one_commit_on_trunk_has_nothing_to_compare(tmp_path: Path) -> None:
@@ -69,14 +73,8 @@ def test_the_git_hook_refuses_a_commit_that_fails_a_check(tmp_path: Path) -> Non
     repo.git("add", "web/extra.py")
 
     def commit() -> subprocess.CompletedProcess:
-        return subprocess.run(
-            ["git", "commit", "-q", "--no-gpg-sign", "-m", "An extra module"],
-            cwd=repo.path,
-            env=shell_env(COMPOSE_PROJECT_NAME=PROJECT, **GIT_ENV),
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
+        return run_in(
+            repo, "git", "commit", "-q", "--no-gpg-sign", "-m", "An extra module", **GIT_ENV
         )
 
     refused = commit()
