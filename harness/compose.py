@@ -203,6 +203,7 @@ def item_names() -> list[str]:
 def probe_traffic(item_id: int, *, writes: bool = True, limit: float = 120) -> Traffic:
     """Steady reads of a probe item, and creates, through the stack's port, for the length of
     a `with` block: a request's outcome is (status, the error slug of a 4xx or 5xx)."""
+    import requests  # here: the bench's driver has no requests, and does not call this
 
     def sender(method: str, path: str, body: Callable[[], dict] | None) -> Callable[[], tuple]:
         session = requests.Session()  # one per sender: a session is not shared between threads
