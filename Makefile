@@ -2,7 +2,7 @@
 # (e2e and bench also use the host's python3 to drive the stack).
 .DEFAULT_GOAL := help
 .PHONY: help build up down logs shell psql revision migrate downgrade history current heads \
-        check sql backfill test test-unit lint lock lock-check fmt e2e bench deploy undeploy ps backup restore \
+        check sql merge backfill test test-unit lint lock lock-check fmt e2e bench deploy undeploy ps backup restore \
         lint-migrations e2e-swarm remove-sample lint-deploy compat rehearse pre-commit hooks
 
 # Docker Engine and Compose new enough (scripts/check_docker.sh), once per run; not for help.
@@ -73,6 +73,9 @@ heads: ## show the migrations' head(s)
 
 check: ## fail when the models and the migrations differ
 	$(ALEMBIC) check
+
+merge: ## merge the migrations' heads into one revision, as you: make merge [msg="merge heads"]
+	$(ALEMBIC) merge -m "$(or $(msg),merge heads)" heads
 
 sql: ## print the SQL an upgrade would run, for review (make sql range=<from>:<to>)
 	$(ALEMBIC) upgrade $(or $(range),head) --sql

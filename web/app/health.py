@@ -4,7 +4,7 @@
 /readyz:  the database answers at the code's Alembic head or ahead of it: send traffic.
 
 Ahead is ready because a rolling deploy needs it: the first new replica migrates while the
-old ones serve (expand/contract, README). Behind or empty is not: tables may be missing.
+old ones serve (expand/contract: docs/schema-changes.md). Behind or empty is not: tables may be missing.
 A revision this code does not know counts as ahead; start-up refuses it instead.
 """
 

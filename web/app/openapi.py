@@ -9,7 +9,7 @@ A view declares what it takes and what it answers, next to its route:
 
 spectree validates the query (`query: Model`) and the body (`json: Model`), takes path
 parameters from the route, and documents every decorated view. Why spectree, measured
-against flask-openapi3: README, "How it works", and docs/benchmarks.md.
+against flask-openapi3: docs/architecture.md and docs/benchmarks.md.
 """
 
 from typing import Any

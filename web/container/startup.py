@@ -114,7 +114,7 @@ def check_budget(settings: Settings, connection: Any) -> None:
         return
     message = (
         f"the connection budget does not fit: {budget.describe()}. Lower WEB_CONCURRENCY or "
-        "DB_POOL_SIZE, raise max_connections, or put PgBouncer in front (README: Connections)"
+        "DB_POOL_SIZE, raise max_connections, or put PgBouncer in front (docs/architecture.md: Connections)"
     )
     if settings.db_budget_strict:
         raise StartupError(f"{message}; refusing to start (DB_BUDGET_STRICT)")

@@ -1,6 +1,6 @@
 """`make backfill name=<name>`: a data migration run after the deploy, off the start path.
 
-migrations/backfills/<name>.py declares TABLE, KEY, SQL and BATCH_SIZE (README, "Backfills").
+migrations/backfills/<name>.py declares TABLE, KEY, SQL and BATCH_SIZE (docs/schema-changes.md, "Backfills").
 The table is walked in key order, one short transaction a batch that also moves its
 checkpoint, so a killed run resumes where it stopped and every row is done once; traffic
 first (BACKFILL_LOCK_TIMEOUT_MS, BACKFILL_PAUSE_MS). On PostgreSQL itself, as migrations:
