@@ -19,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench.table import Row, check, print_rows
+from bench.report import Row, check, print_rows
 
 SHORT = os.environ.get("BENCH_SHORT") == "1"
 ROWS = 10_000 if SHORT else 1_000_000

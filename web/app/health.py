@@ -1,16 +1,13 @@
 """Liveness and readiness, for orchestrators and load balancers.
 
 /healthz: the process answers (restart it if not).
-/readyz:  the database answers and its schema is one this code can serve: at
-          the code's Alembic head, or ahead of it (send it traffic only then).
+/readyz:  the database answers at the code's Alembic head or ahead of it: send traffic.
 
-Ahead counts as ready because rolling deploys and rollbacks depend on it: the first
-new replica migrates while the old ones still serve, and an image rolled back (or an
-old replica restarted mid-rollout) starts on the newer schema without migrating
-(web/container/startup.py); migrations are written so that the code just before them
-keeps working (expand/contract, see README). Ahead means recorded as descending from
-this code's head (web/base/revisions.py: compare); a revision of another branch is not
-ready. Behind (or empty) is not ready: this code's tables may not exist yet.
+Ahead is ready because rolling deploys and rollbacks need it: the first new replica
+migrates while the old ones serve, and an image rolled back starts on the newer schema
+without migrating (expand/contract: docs/schema-changes.md). Ahead means recorded as
+descending from this code's head (web/base/revisions.py: standing); another branch's
+revision is not ready, nor is behind or empty (tables may be missing).
 
 The body is one JSON object: `status`, then what explains it (`revision`, `schema`,
 `note` or `reason`); add keys to it, clients read the ones they know.

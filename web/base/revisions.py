@@ -1,8 +1,7 @@
 """Which Alembic revisions the code has, which ones a database is at, and the names tools share.
 
-The revision files are read with a regular expression, not by importing Alembic, because the
-start-up step asks on every container start; a file the scan cannot read falls back to
-Alembic, so an odd file costs time, never a wrong answer (tests/unit/test_revisions.py).
+The files are read with a regular expression, not Alembic, because the start-up step asks
+on every start; a file the scan cannot read falls back to Alembic (slower, never wrong).
 
     python -m web.base.revisions FOLDER    prints the revision ids of FOLDER, one a line
 """
@@ -83,11 +82,8 @@ def code_revisions(versions_dir: Path = VERSIONS_DIR) -> tuple[frozenset[str], t
 
 
 def database_revisions(query: Callable[[str], list[tuple]]) -> tuple[str, ...]:
-    """The revisions stamped in a database (empty when it was never migrated).
-
-    `query` runs one SQL statement and returns its rows, so that the entrypoint can
-    use a bare psycopg2 cursor and the app a SQLAlchemy connection.
-    """
+    """The revisions stamped in a database (none when never migrated). `query` runs one
+    SQL statement and returns its rows: a psycopg2 cursor's or a SQLAlchemy connection's."""
     if not query("SELECT to_regclass('alembic_version') IS NOT NULL")[0][0]:
         return ()
     return tuple(row[0] for row in query("SELECT version_num FROM alembic_version ORDER BY 1"))
