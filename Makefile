@@ -3,6 +3,7 @@
 .DEFAULT_GOAL := help
 .PHONY: help build up down logs shell psql revision migrate downgrade history current heads \
         check sql merge backfill test test-unit lint lock lock-check fmt e2e bench deploy undeploy ps backup restore \
+        dump restore-check \
         lint-migrations e2e-swarm remove-sample lint-deploy compat rehearse pre-commit hooks
 
 # Docker Engine and Compose new enough (scripts/check_docker.sh), once per run; not for help.
@@ -21,6 +22,7 @@ ALEMBIC  = $(TOOLS) alembic
 # The image `make build` makes: compose names it after the project (<folder>-web:latest).
 WEB_IMAGE ?= $(shell $(COMPOSE) config --images 2>/dev/null | grep -e '-web:')
 PGBOUNCER_IMAGE ?= $(shell $(COMPOSE) config --images 2>/dev/null | grep -e '-pgbouncer:')
+DB_IMAGE ?= $(shell $(COMPOSE) config --images 2>/dev/null | grep -e '-db:')
 # uv, pinned once: the Dockerfile's ARG UV_VERSION.
 UV_VERSION := $(shell sed -n 's/^ARG UV_VERSION=//p' Dockerfile)
 # uv in a throwaway python container, as you (uv.lock stays yours); needs no image of ours,
@@ -34,7 +36,7 @@ UV       = docker run --rm --user "$$(id -u):$$(id -g)" -e HOME=/tmp -e UV_PROJE
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-build: ## build the web, pgbouncer and tools images
+build: ## build the web, pgbouncer, db and tools images
 	$(COMPOSE) --profile tools build
 
 up: ## start the development stack (code mounted, reload on change) and wait until ready
@@ -108,7 +110,7 @@ rehearse: ## the pending migrations under traffic, on a throwaway copy: make reh
 		max_failed="$(max_failed)" sh scripts/rehearse.sh
 
 lint: ## ruff (lint and format check), the layers' import contracts, hadolint and actionlint
-	$(OFFLINE) sh -c 'ruff check . && ruff format --check . && lint-imports --no-cache && hadolint Dockerfile bench/Dockerfile pgbouncer/Dockerfile && actionlint'
+	$(OFFLINE) sh -c 'ruff check . && ruff format --check . && lint-imports --no-cache && hadolint Dockerfile bench/Dockerfile pgbouncer/Dockerfile db/Dockerfile && actionlint'
 
 # pre-commit needs the repository's git directory; in a `git worktree`, it lies outside the
 # checkout, so it is mounted at its own path too.
@@ -145,11 +147,20 @@ lock-check: ## fail when uv.lock does not match pyproject.toml
 fmt: ## format and autofix with ruff
 	$(OFFLINE) sh -c 'ruff check --fix . && ruff format .'
 
-backup: ## dump the database to backups/app-<time>.dump (pg_dump custom format)
-	sh deploy/backup.sh
+# Continuous backups and recovery with pgBackRest (docs/backups.md); the backup service takes
+# them on a schedule, these on demand.
+backup: ## a full backup now (pgBackRest; the backup service takes them on a schedule)
+	$(COMPOSE) exec -T db sh -c 'pgbackrest --log-level-console=warn stanza-create && pgbackrest --type=full backup'
+	$(COMPOSE) exec -T db pgbackrest info
 
-restore: ## restore a backup, all or nothing: make restore file=backups/<name>.dump [force=1]
-	sh deploy/restore.sh "$(file)" "$(force)"
+restore: ## recover: make restore [at="2026-12-01 10:15:00+00"] [force=1], or a dump: make restore file=backups/<name>.dump [force=1]
+	$(if $(file),sh deploy/restore.sh "$(file)" "$(force)",sh deploy/recover.sh "$(at)" "$(force)")
+
+restore-check: ## restore the latest backup into a throwaway container; check it and print the recovery point
+	$(COMPOSE) run --rm restore-check
+
+dump: ## a logical backup (pg_dump) to backups/app-<time>.dump, for moving between hosts and versions
+	sh deploy/dump.sh
 
 # The host-side suites drive docker compose, so they run on the host, in a venv of their own,
 # with exactly the versions (and hashes) uv.lock pins for the e2e group. Not `uv sync`: it
@@ -175,7 +186,7 @@ BENCH_IMAGE = $(subst -web:,-bench:,$(WEB_IMAGE))
 # network and swarm stack are all named after it.
 BENCH_PROJECT ?= fabench
 
-bench: $(VENV)/.installed ## measure start-up, throughput, image size, memory, a swarm rollout (short=1: quick; against=<git ref>: side by side with that code)
+bench: $(VENV)/.installed ## measure start-up, throughput, image size, memory, a swarm rollout, backups (short=1: quick; against=<git ref>: side by side with that code)
 	@$(if $(against),git rev-parse -q --verify "$(against)^{commit}" >/dev/null || \
 		{ echo 'error: unknown git ref: $(against) (make bench against=<branch, tag or commit>)' >&2; exit 2; })
 	docker build -q -t $(BENCH_IMAGE) $(if $(PYTHON_IMAGE),--build-arg PYTHON_IMAGE=$(PYTHON_IMAGE)) bench
@@ -184,12 +195,14 @@ bench: $(VENV)/.installed ## measure start-up, throughput, image size, memory, a
 		-e BENCH_SHORT=$(short) -e BENCH_AGAINST="$(against)" -e BENCH_IMAGE=$(BENCH_IMAGE) \
 		-e PYTHON_IMAGE -e POSTGRES_IMAGE -e CADDY_IMAGE -e DEBIAN_IMAGE $(BENCH_IMAGE)
 	$(if $(against),,E2E_PROJECT=$(BENCH_PROJECT) BENCH_SHORT=$(short) $(VENV)/bin/python -m bench.rollout)
+	$(if $(against),,BENCH_SHORT=$(short) $(VENV)/bin/python -m bench.recovery)
 
 # --- Docker Swarm (deploy/stack.yml) -----------------------------------------------------
 STACK ?= app
 
 deploy: ## deploy the swarm stack, or roll out a new image: make deploy WEB_IMAGE=repo/web:v2
-	STACK_NAME=$(STACK) WEB_IMAGE=$(WEB_IMAGE) PGBOUNCER_IMAGE=$(PGBOUNCER_IMAGE) sh deploy/deploy.sh
+	STACK_NAME=$(STACK) WEB_IMAGE=$(WEB_IMAGE) PGBOUNCER_IMAGE=$(PGBOUNCER_IMAGE) DB_IMAGE=$(DB_IMAGE) \
+		sh deploy/deploy.sh
 
 undeploy: ## remove the swarm stack (its database volume and secrets are kept)
 	docker stack rm $(STACK)

@@ -135,6 +135,30 @@ class Stack:
             "exec", "-T", "db", "psql", "-U", "app", "-d", "app", "-tAc", sql
         ).stdout.strip()
 
+    def psql_session(self) -> subprocess.Popen:
+        """psql in db reading statements from its stdin (text): one session, held open until
+        stdin is closed or the process ended. Write, then flush."""
+        return subprocess.Popen(
+            [
+                *self.base,
+                "exec",
+                "-T",
+                "db",
+                "psql",
+                "-U",
+                "app",
+                "-d",
+                "app",
+                "-v",
+                "ON_ERROR_STOP=1",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=self.env,
+            text=True,
+        )
+
     def run_web(self, *args: str, **env: str) -> subprocess.CompletedProcess:
         """A one-off web container (default command: start-up, then gunicorn), without deps."""
         flags = [arg for name, value in env.items() for arg in ("-e", f"{name}={value}")]
@@ -156,6 +180,19 @@ class Stack:
     def wait_ready(self, timeout: float = 90) -> float:
         """Seconds until /readyz answers 200; fails the test after `timeout`."""
         return wait_ready(f"{BASE}/readyz", timeout)
+
+
+def make(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """`make ARGS` in the checkout, on this suite's compose project and port."""
+    return subprocess.run(
+        ["make", "--no-print-directory", *args],
+        cwd=ROOT,
+        env={**os.environ, "COMPOSE_PROJECT_NAME": PROJECT, "WEB_PORT": str(PORT)},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def head_revision(stack: Stack) -> str:

@@ -53,6 +53,7 @@ def deploy(tag: str) -> None:
         "STACK_NAME": STACK,
         "WEB_IMAGE": f"{IMAGE}:{tag}",
         "PGBOUNCER_IMAGE": built_image("pgbouncer"),
+        "DB_IMAGE": built_image("db"),
         "HTTP_PORT": "18090",
         "HTTPS_PORT": "18093",
     }
@@ -218,7 +219,7 @@ def swarm() -> Iterator[None]:
             wait_until(lambda: not stack_containers(), "the stack's containers gone", 90, 1)
         finally:  # whatever happened, leave nothing behind
             sh("docker", "network", "rm", NETWORK, check=False)
-            sh("docker", "volume", "rm", f"{STACK}_db-data", check=False)
+            sh("docker", "volume", "rm", f"{STACK}_db-data", f"{STACK}_db-backups", check=False)
             sh("docker", "secret", "rm", f"{STACK}_db_password", f"{STACK}_secret_key", check=False)
             tags = [f"{IMAGE}:swarm-v{n}" for n in (1, 2, 3)]
             sh("docker", "image", "rm", *tags, check=False)

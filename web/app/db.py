@@ -4,7 +4,7 @@ app's engine options, and the one engine for migrations and operator tools."""
 from typing import Any
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import URL, Engine, MetaData, NullPool, create_engine
+from sqlalchemy import URL, Connection, Engine, MetaData, NullPool, create_engine, text
 
 from web.base.config import DatabaseURL, Settings
 
@@ -83,3 +83,27 @@ def statement_timeout_option(settings: Settings) -> dict[str, str]:
     if settings.through_pooler:
         return {}
     return {"options": f"-c statement_timeout={settings.db_statement_timeout_ms}"}
+
+
+def drop_invalid_indexes(connection: Connection, concurrently: bool) -> list[str]:
+    """Drop the INVALID indexes that a CREATE INDEX CONCURRENTLY cut off half way left behind,
+    so that its migration can build them again; never one being built right now, by anyone
+    (pg_stat_progress_create_index). For migration environments, under their advisory lock.
+
+    `concurrently` (the connection must be in autocommit) keeps the table's reads and writes
+    going; else a plain DROP INDEX, in the caller's transaction. Returns the names dropped.
+    """
+    names = connection.scalars(
+        text(
+            "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indexrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE NOT i.indisvalid AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+            "AND n.nspname NOT LIKE 'pg\\_toast%' AND i.indexrelid NOT IN "
+            "(SELECT index_relid FROM pg_stat_progress_create_index)"
+        )
+    ).all()
+    for name in names:
+        how = "CONCURRENTLY " if concurrently else ""
+        connection.execute(text(f"DROP INDEX {how}IF EXISTS {name}"))
+    return list(names)

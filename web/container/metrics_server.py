@@ -3,8 +3,9 @@
 Each worker writes its values to files in PROMETHEUS_MULTIPROC_DIR (web/app/metrics.py);
 prometheus-client's own server, a thread in the master, adds them up at each scrape, so
 a scrape sees the whole container and no busy worker holds it up. It also says whether
-/readyz answers 200, and what the start-up step recorded (web/container/startup.py). Its
-port is not the app's: not published, and out of the proxy's reach.
+/readyz answers 200, and what the start-up step recorded (web/container/startup.py),
+whether the database was ahead of this code's head included. Its port is not the app's:
+not published, and out of the proxy's reach.
 """
 
 import json
@@ -64,6 +65,11 @@ class ContainerCollector:
         )
         info.add_metric([], {"revision": facts["revision"] or "none"})
         yield info
+        yield GaugeMetricFamily(
+            "schema_ahead",
+            "1 when the database was ahead of this code's head on start-up (served unmigrated)",
+            value=int(facts.get("ahead", False)),
+        )
 
     def ready(self) -> int:
         try:

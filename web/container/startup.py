@@ -1,8 +1,13 @@
-"""Run by entrypoint.sh before the server: wait for the database, then bring it to the code's head.
+"""Run by entrypoint.sh before the server: wait for the database, bring it to the code's head,
+then exec the server (its arguments) in this process, so that no shell stays between Docker
+and gunicorn.
 
 On PostgreSQL itself (MIGRATION_DATABASE_URL): check the connection budget, then, for a
 database already at head (the common case), read alembic_version over a bare psycopg2
 connection, without Flask, SQLAlchemy or Alembic; only with work to do does it run Alembic.
+A database ahead (a newer release migrated it: a rollback) is served without migrating;
+one on another branch is refused. SIGTERM cancels the running statement (psycopg2's
+wait_select), so a migration cut off rolls back, frees its locks and exits at once.
 Every failure is one line on stderr (LOG_FORMAT) and a non-zero exit: the container stops
 rather than serve the wrong schema. What the step took goes to STARTUP_RECORD, for /metrics.
 """
@@ -12,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -21,7 +27,7 @@ from typing import Any
 from web.base.config import ConfigError, DatabaseURL, Settings, load_settings
 from web.base.logs import STARTUP_LOGGER, configure
 from web.base.paths import ALEMBIC_INI
-from web.base.revisions import code_revisions, database_revisions
+from web.base.revisions import AHEAD, AT_HEAD, ELSEWHERE, code_revisions, standing
 from web.container import connections
 
 # Read by the metrics server in the same container; a container has one start-up step.
@@ -41,6 +47,29 @@ FATAL_CONNECT_ERRORS = (
 
 class StartupError(Exception):
     pass
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM arrived. A KeyboardInterrupt, because psycopg2's wait_select answers one by
+    cancelling the statement in progress."""
+
+
+def stop(signum: int, frame: object) -> None:
+    global stopping  # noqa: PLW0603 (one start-up step per process)
+    stopping = True
+    raise Stopped
+
+
+stopping = False
+
+
+def stop_promptly() -> None:
+    """On SIGTERM, raise Stopped; blocking queries wait in Python, where it can reach them."""
+    import psycopg2.extensions
+    import psycopg2.extras
+
+    signal.signal(signal.SIGTERM, stop)
+    psycopg2.extensions.set_wait_callback(psycopg2.extras.wait_select)
 
 
 def log(message: str) -> None:
@@ -72,6 +101,8 @@ def wait_for_database(settings: Settings, db: DatabaseURL) -> Any:
             connection.rollback()  # leave no transaction open
             return connection
         except psycopg2.OperationalError as exc:
+            if stopping:  # SIGTERM while connecting: wait_select's cancel has nothing to cancel
+                raise Stopped from None
             reason = first_line(exc)
             if any(fatal in reason for fatal in FATAL_CONNECT_ERRORS):
                 raise StartupError(f"cannot use database {db.redacted()}: {reason}") from None
@@ -141,24 +172,33 @@ def set_role_statement_timeout(settings: Settings, connection: Any) -> None:
     log(f"statement_timeout for requests through the pooler: {settings.db_statement_timeout_ms}ms")
 
 
-def migrate(connection: Any) -> tuple[str, float]:
-    """Bring the database to head; (the revision it is at now, seconds waited for the lock)."""
+def migrate(connection: Any) -> tuple[str, float, bool]:
+    """Bring the database to head; (the revision it is at now, seconds waited for the lock,
+    whether it is ahead of the code and served as it is)."""
     known, heads = code_revisions()
     if len(heads) > 1:
         raise StartupError(
             f"the migrations have {len(heads)} heads ({', '.join(heads)}); "
             "merge them with `alembic merge` before deploying"
         )
-    current = database_revisions(query_on(connection))
+    current, state = standing(query_on(connection))
     connection.close()
-    if current == heads:
+    head = ", ".join(heads) or "none"
+    if state == AT_HEAD:
         log(f"database is at head {', '.join(heads) or '(no migrations)'}; nothing to migrate")
-        return ", ".join(heads), 0.0
-    unknown = [revision for revision in current if revision not in known]
-    if unknown:
+        return ", ".join(heads), 0.0, False
+    if state == AHEAD:
+        log(
+            f"database ahead, at {', '.join(current)}; this code's head is {head}; "
+            "serving without migrating"
+        )
+        return ", ".join(current), 0.0, True
+    if state == ELSEWHERE:
+        unknown = [revision for revision in current if revision not in known]
         raise StartupError(
             f"database is at revision {', '.join(unknown)}, which this code does not know "
-            f"(its head is {', '.join(heads) or 'none'}); refusing to start, nothing was changed"
+            f"(its head is {head}) and which is not recorded as descending from it; "
+            "refusing to start, nothing was changed"
         )
     log(f"migrating from {', '.join(current) or 'an empty database'} to {heads[0]}")
     from alembic import command
@@ -172,22 +212,24 @@ def migrate(connection: Any) -> tuple[str, float]:
     except Exception as exc:
         raise StartupError(f"migration failed: {type(exc).__name__}: {first_line(exc)}") from None
     # migrations/env.py notes how long it waited for another replica's migration.
-    return heads[0], config.attributes.get("lock_wait_seconds", 0.0)
+    return heads[0], config.attributes.get("lock_wait_seconds", 0.0), False
 
 
-def record(started: float, revision: str, lock_wait: float) -> None:
+def record(started: float, revision: str, lock_wait: float, ahead: bool) -> None:
     """What this start-up took, for /metrics; written whole, then renamed into place."""
     facts = {
         "duration_seconds": time.monotonic() - started,
         "lock_wait_seconds": lock_wait,
         "revision": revision,
+        "ahead": ahead,
     }
     partial = STARTUP_RECORD.with_suffix(".partial")
     partial.write_text(json.dumps(facts))
     partial.replace(STARTUP_RECORD)
 
 
-def main() -> int:
+def main(server: list[str]) -> int:
+    """The start-up step, then `server` (a command: gunicorn ...) in this process, if given."""
     started = time.monotonic()
     try:
         settings = load_settings()
@@ -198,6 +240,7 @@ def main() -> int:
         logger.error("%s", exc)
         return 1
     configure(settings.log_format)
+    stop_promptly()
     try:
         connection = wait_for_database(settings, settings.migration_database)
         if settings.database != settings.migration_database:
@@ -206,18 +249,24 @@ def main() -> int:
         check_budget(settings, connection)
         set_role_statement_timeout(settings, connection)
         if settings.migrate_on_start:
-            revision, lock_wait = migrate(connection)
+            revision, lock_wait, ahead = migrate(connection)
         else:
             connection.close()
             log("MIGRATE_ON_START is false: not migrating")
-            revision, lock_wait = "", 0.0
-    except StartupError as exc:
+            revision, lock_wait, ahead = "", 0.0, False
+    except (StartupError, Stopped) as exc:
         configure(settings.log_format)  # again: a failed migration may have left alembic.ini's
+        if stopping:
+            logger.error("stopped by SIGTERM before serving; a statement in progress was cancelled")
+            return 128 + signal.SIGTERM
         logger.error("%s", exc)
         return 1
-    record(started, revision, lock_wait)
+    record(started, revision, lock_wait, ahead)
+    if server:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.execvp(server[0], server)  # noqa: S606 (the image's own command)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
