@@ -31,6 +31,7 @@ NOT_VARIABLES = {
     "INFO": "a log level, a value of LOG_LEVEL",
     "SIGKILL": "a signal",
     "CMD": "a Dockerfile instruction",
+    "PGDATA": "the official postgres image's data directory variable, set by the image",
     "ENTRYPOINT": "a Dockerfile instruction",
     "HEALTHCHECK": "a Dockerfile instruction",
     "USER": "a Dockerfile instruction",
