@@ -2,15 +2,22 @@
 # (e2e and bench also use the host's python3 to drive the stack).
 .DEFAULT_GOAL := help
 .PHONY: help build up down logs shell psql revision migrate downgrade history current heads \
-        check sql backfill test test-unit lint lock lock-check fmt e2e bench deploy undeploy ps backup restore \
-        lint-migrations e2e-swarm remove-sample lint-deploy compat rehearse db-roles
+        check sql merge backfill test test-unit lint lock lock-check fmt e2e bench deploy undeploy ps backup restore \
+        dump restore-check \
+        lint-migrations e2e-swarm remove-sample lint-deploy compat rehearse pre-commit hooks db-roles
+
+# Docker Engine and Compose new enough (scripts/check_docker.sh), once per run; not for help.
+ifneq ($(filter-out help,$(or $(MAKECMDGOALS),help)),)
+DOCKER_PROBLEM := $(shell sh scripts/check_docker.sh 2>&1)
+$(if $(DOCKER_PROBLEM),$(error $(DOCKER_PROBLEM)))
+endif
 
 COMPOSE ?= docker compose
 # The variables you give (make revision msg="..."): their text exactly as typed, make's own
 # $(...) included, passed to recipes in the environment. Recipes quote them ("$$msg"), so a
 # quote, a `;` or a $(...) in a value stays text and never becomes a command.
 VARIABLES := msg empty rev range name again args against file force rows prod_rows max_wait max_failed \
-             since all v confirm short superuser
+             since all v confirm short superuser at
 $(foreach _var,$(VARIABLES),$(eval override $(_var) := $$(value $(_var))))
 export $(VARIABLES)
 # `args` holds several arguments: split as xargs splits (quotes group words), never by a shell.
@@ -24,6 +31,7 @@ ALEMBIC  = $(TOOLS) alembic
 # The image `make build` makes: compose names it after the project (<folder>-web:latest).
 WEB_IMAGE ?= $(shell $(COMPOSE) config --images 2>/dev/null | grep -e '-web:')
 PGBOUNCER_IMAGE ?= $(shell $(COMPOSE) config --images 2>/dev/null | grep -e '-pgbouncer:')
+DB_IMAGE ?= $(shell $(COMPOSE) config --images 2>/dev/null | grep -e '-db:')
 # uv, pinned once: the Dockerfile's ARG UV_VERSION.
 UV_VERSION := $(shell sed -n 's/^ARG UV_VERSION=//p' Dockerfile)
 # uv in a throwaway python container, as you (uv.lock stays yours); needs no image of ours,
@@ -37,7 +45,7 @@ UV       = docker run --rm --user "$$(id -u):$$(id -g)" -e HOME=/tmp -e UV_PROJE
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-build: ## build the web, pgbouncer and tools images
+build: ## build the web, pgbouncer, db and tools images
 	$(COMPOSE) --profile tools build
 
 up: ## start the development stack (code mounted, reload on change) and wait until ready
@@ -90,11 +98,14 @@ heads: ## show the migrations' head(s)
 check: ## fail when the models and the migrations differ
 	$(ALEMBIC) check
 
+merge: ## merge the migrations' heads into one revision, as you: make merge [msg="merge heads"]
+	$(ALEMBIC) merge -m "$${msg:-merge heads}" heads
+
 sql: ## print the SQL an upgrade would run, for review (make sql range=<from>:<to>)
 	$(ALEMBIC) upgrade "$${range:-head}" --sql
 
 # scripts/compat.sh says what it builds, starts and checks, on a throwaway project of its own.
-compat: ## the code of a git ref (default: the merge base with main) against the working tree's revisions: make compat against=v1.2.0
+compat: ## the code of a git ref (default: where this change leaves its branch) against the working tree's revisions: make compat against=v1.2.0
 	sh scripts/compat.sh "$$against"
 
 # After the deploy, never on start: walks a table in short batches, resuming where a killed
@@ -108,16 +119,31 @@ test: ## run the test suite against the stack's PostgreSQL (make test args="-k a
 test-unit: ## the pure tests only (tests/unit): no database, a few seconds
 	$(SPLIT_ARGS) $(OFFLINE) pytest tests/unit
 
-lint-migrations: ## squawk on the SQL of migrations not on main (since=<git ref>; all=1 for every one)
-	@files="$$(git diff --name-only --diff-filter=A "$${since:-main}...HEAD" -- migrations/versions; \
-		git ls-files --others --exclude-standard migrations/versions)"; \
-	$(OFFLINE) python -m web.ops.lint_migrations $(if $(all),--all,$$files)
+# scripts/base_ref.sh: where this change leaves its target branch (in CI: the pull request's).
+lint-migrations: ## squawk on the SQL of the migrations this change adds (since=<git ref>; all=1 for every one)
+	@files=--all; if [ -z "$$all" ]; then \
+		base="$$since"; [ -n "$$base" ] || base=$$(sh scripts/base_ref.sh) || exit 2; \
+		files="$$(git diff --name-only --diff-filter=A "$$base" -- migrations/versions; \
+			git ls-files --others --exclude-standard migrations/versions)"; fi; \
+	$(OFFLINE) python -m web.ops.lint_migrations $$files
 
 rehearse: ## the pending migrations under traffic, on a throwaway copy: make rehearse [rows=N] [prod_rows=N] [file=<backup>] [against=<git ref>]
 	sh scripts/rehearse.sh
 
-lint: ## ruff (lint and format check), the layers' import contracts, and hadolint
-	$(OFFLINE) sh -c 'ruff check . && ruff format --check . && lint-imports --no-cache && hadolint Dockerfile bench/Dockerfile pgbouncer/Dockerfile'
+lint: ## ruff (lint and format check), the layers' import contracts, hadolint and actionlint
+	$(OFFLINE) sh -c 'ruff check . && ruff format --check . && lint-imports --no-cache && hadolint Dockerfile bench/Dockerfile pgbouncer/Dockerfile db/Dockerfile && actionlint'
+
+# pre-commit needs the repository's git directory; in a `git worktree`, it lies outside the
+# checkout, so it is mounted at its own path too.
+GIT_STORE := $(shell git rev-parse --path-format=absolute --git-common-dir 2>/dev/null)
+pre-commit: ## the hooks of .pre-commit-config.yaml on the staged files, offline (all=1: on every file)
+	$(COMPOSE) run --rm --no-deps --user "$$(id -u):$$(id -g)" $(if $(GIT_STORE),-v "$(GIT_STORE):$(GIT_STORE)") \
+		tools pre-commit run --show-diff-on-failure $(if $(all),--all-files)
+
+hooks: ## install the git hook that runs make pre-commit before each commit
+	@hook="$$(git rev-parse --git-path hooks)/pre-commit"; mkdir -p "$$(dirname "$$hook")"; \
+	printf '#!/bin/sh\n# Installed by make hooks: .pre-commit-config.yaml, in the tools image.\nexec make -s pre-commit\n' >"$$hook"; \
+	chmod +x "$$hook"; echo "installed $$hook"
 
 # promtool ships in the Prometheus image, caddy in Caddy's; the files are mounted where
 # compose mounts them.
@@ -144,11 +170,20 @@ lock-check: ## fail when uv.lock does not match pyproject.toml
 fmt: ## format and autofix with ruff
 	$(OFFLINE) sh -c 'ruff check --fix . && ruff format .'
 
-backup: ## dump the database to backups/app-<time>.dump (pg_dump custom format)
-	sh deploy/backup.sh
+# Continuous backups and recovery with pgBackRest (docs/backups.md); the backup service takes
+# them on a schedule, these on demand.
+backup: ## a full backup now (pgBackRest; the backup service takes them on a schedule)
+	$(COMPOSE) exec -T db sh -c 'pgbackrest --log-level-console=warn stanza-create && pgbackrest --type=full backup'
+	$(COMPOSE) exec -T db pgbackrest info
 
-restore: ## restore a backup, all or nothing: make restore file=backups/<name>.dump [force=1]
-	sh deploy/restore.sh "$$file" "$$force"
+restore: ## recover: make restore [at="2026-12-01 10:15:00+00"] [force=1], or a dump: make restore file=backups/<name>.dump [force=1]
+	if [ -n "$$file" ]; then sh deploy/restore.sh "$$file" "$$force"; else sh deploy/recover.sh "$$at" "$$force"; fi
+
+restore-check: ## restore the latest backup into a throwaway container; check it and print the recovery point
+	$(COMPOSE) run --rm restore-check
+
+dump: ## a logical backup (pg_dump) to backups/app-<time>.dump, for moving between hosts and versions
+	sh deploy/dump.sh
 
 # The host-side suites drive docker compose, so they run on the host, in a venv of their own,
 # with exactly the versions (and hashes) uv.lock pins for the e2e group. Not `uv sync`: it
@@ -170,14 +205,22 @@ e2e-swarm: $(VENV)/.installed ## only the swarm rolling-update test (joins and l
 	$(SPLIT_ARGS) $(VENV)/bin/pytest -c e2e/pytest.ini e2e/test_swarm.py
 
 BENCH_IMAGE = $(subst -web:,-bench:,$(WEB_IMAGE))
+# The driver sees the repository at the host's path: compose's bind mounts (db/roles.sql,
+# the secret files) name host paths.
+# The benchmark's compose project (harness/compose.py's E2E_PROJECT): its images, volumes,
+# network and swarm stack are all named after it.
+BENCH_PROJECT ?= fabench
 
-bench: $(VENV)/.installed ## measure start-up, throughput, image size, memory, a swarm rollout (short=1: quick)
+bench: $(VENV)/.installed ## measure start-up, throughput, image size, memory, a swarm rollout, backups (short=1: quick; against=<git ref>: side by side with that code)
+	@[ -z "$$against" ] || git rev-parse -q --verify "$$against^{commit}" >/dev/null || \
+		{ echo "error: unknown git ref: $$against (make bench against=<branch, tag or commit>)" >&2; exit 2; }
 	docker build -q -t $(BENCH_IMAGE) $(if $(PYTHON_IMAGE),--build-arg PYTHON_IMAGE=$(PYTHON_IMAGE)) bench
-	docker run --rm --name fabench-driver -v /var/run/docker.sock:/var/run/docker.sock \
-		-v "$(CURDIR):/repo" -v "$(CURDIR):$(CURDIR)" -e "BENCH_REPO=$(CURDIR)" \
-		-e PYTHON_IMAGE -e POSTGRES_IMAGE -e CADDY_IMAGE -e DEBIAN_IMAGE -e "BENCH_SHORT=$$short" \
-		-e BENCH_IMAGE=$(BENCH_IMAGE) $(BENCH_IMAGE)
-	BENCH_SHORT="$$short" PYTHONPATH=. $(VENV)/bin/python bench/rollout.py
+	$(if $(against),git archive "$$against" |) docker run $(if $(against),-i) --rm --name $(BENCH_PROJECT)-driver \
+		-v /var/run/docker.sock:/var/run/docker.sock -v "$(CURDIR):$(CURDIR)" -w "$(CURDIR)" -e E2E_PROJECT=$(BENCH_PROJECT) \
+		-e "BENCH_SHORT=$$short" -e "BENCH_AGAINST=$$against" -e BENCH_IMAGE=$(BENCH_IMAGE) \
+		-e PYTHON_IMAGE -e POSTGRES_IMAGE -e CADDY_IMAGE -e DEBIAN_IMAGE $(BENCH_IMAGE)
+	[ -n "$$against" ] || E2E_PROJECT=$(BENCH_PROJECT) BENCH_SHORT="$$short" $(VENV)/bin/python -m bench.rollout
+	[ -n "$$against" ] || BENCH_SHORT="$$short" $(VENV)/bin/python -m bench.recovery
 
 # --- Docker Swarm (deploy/stack.yml) -----------------------------------------------------
 STACK ?= app
@@ -186,8 +229,10 @@ export STACK
 # In deploy.sh's environment, not spliced into its command line.
 deploy: export DEPLOY_WEB_IMAGE = $(WEB_IMAGE)
 deploy: export DEPLOY_PGBOUNCER_IMAGE = $(PGBOUNCER_IMAGE)
+deploy: export DEPLOY_DB_IMAGE = $(DB_IMAGE)
 deploy: ## deploy the swarm stack, or roll out a new image: make deploy WEB_IMAGE=repo/web:v2
 	STACK_NAME="$$STACK" WEB_IMAGE="$$DEPLOY_WEB_IMAGE" PGBOUNCER_IMAGE="$$DEPLOY_PGBOUNCER_IMAGE" \
+		DB_IMAGE="$$DEPLOY_DB_IMAGE" \
 		sh deploy/deploy.sh
 
 undeploy: ## remove the swarm stack (its database volume and secrets are kept)

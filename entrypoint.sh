@@ -1,13 +1,13 @@
 #!/bin/sh
-# Container entrypoint. For the server (a command starting with gunicorn): wait
-# for the database and migrate it to this image's head (web/container/startup.py), then
-# hand over. Any other command (alembic, sh, pytest, ...) runs as it is, so that
-# `alembic downgrade` is never preceded by an upgrade.
+# Container entrypoint. For the server (a command starting with gunicorn): the start-up step
+# (web/container/startup.py) waits for the database, migrates it to this image's head, then
+# execs gunicorn itself: one process all along, PID 1, which receives docker stop's SIGTERM
+# (a shell as PID 1 would ignore it). Any other command (alembic, sh, pytest, ...) runs as it
+# is, so that `alembic downgrade` is never preceded by an upgrade.
 set -eu
 
 if [ "${1:-}" = "gunicorn" ]; then
-    python -m web.container.startup
+    exec python -m web.container.startup "$@"
 fi
 
-# exec: the command becomes PID 1's child-less successor and receives SIGTERM itself.
 exec "$@"

@@ -1,12 +1,14 @@
 #!/bin/sh
-# CI: what a new user does first, on a copy of this checkout: delete the sample, add a
-# model of their own, generate and apply its revision, and run the test suite.
+# CI: what a new user does first (the README's "Make it yours"), on a copy of this checkout:
+# delete the sample, add a model of their own, generate and apply its revision, and run
+# the test suite.
 set -eu
 copy=$1
 git clone --quiet "$(cd "$(dirname "$0")/.." && pwd)" "$copy"
 cd "$copy"
 
 make remove-sample
+make down v=1
 cat >> web/models.py <<'PY'
 
 from sqlalchemy.orm import Mapped, mapped_column

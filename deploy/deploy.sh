@@ -35,7 +35,7 @@ fi
 
 # Swarm configs are immutable: a changed Caddyfile or Prometheus file gets a new name.
 CONFIG_DIGEST=$(cat deploy/Caddyfile deploy/prometheus/prometheus.swarm.yml deploy/prometheus/rules.yml \
-    db/roles.sql db/pg_hba.conf db/pg_ident.conf | sha256sum | cut -c1-12)
+    db/roles.sql | sha256sum | cut -c1-12)
 export CONFIG_DIGEST
 
 STACK_NAME=$stack exec docker stack deploy --compose-file deploy/stack.yml --prune "$@" "$stack"

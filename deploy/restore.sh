@@ -1,6 +1,12 @@
 #!/bin/sh
-# make restore file=backups/<name>.dump [force=1]: put a backup made by `make backup`
-# back into the compose stack's database, all or nothing.
+# make restore file=backups/<name>.dump [force=1]: replace the compose stack's database with a
+# logical backup (make dump), all or nothing. For moving between hosts and major versions;
+# recovery on this host is make restore [at=...] (deploy/recover.sh).
+#   1. checks the file (db/check-archive.sh) and, with force=1 only, replaces data;
+#   2. dumps what it replaces first (backups/app-<time>-before-restore.dump);
+#   3. stops web (in-flight requests finish), replaces every object of the schema with the
+#      archive's in one transaction (db/restore-dump.sh), and starts web, which migrates the
+#      restored schema to the code's head. Web is started again whatever happened.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -11,23 +17,17 @@ in_db() { docker compose exec -T db "$@"; }
 
 [ -n "$file" ] || fail "say which backup: make restore file=backups/<name>.dump"
 [ -f "$file" ] || fail "$file: no such file"
-
-# A custom-format archive of this app: its table of contents lists alembic_version.
-toc=$(in_db pg_restore --list <"$file" 2>&1) || fail "$file is not a pg_dump custom-format archive ($(echo "$toc" | head -n 1))"
-echo "$toc" | grep -q "TABLE DATA public alembic_version" || fail "$file is not a backup of this app (it has no alembic_version table)"
-
-# Any row in any table but alembic_version counts as data worth keeping.
-has_data=$(in_db psql --username app_owner --dbname app -tAc "
-    SELECT coalesce(bool_or((xpath('/row/n/text()', query_to_xml(
-        format('SELECT EXISTS (SELECT FROM %I.%I) AS n', schemaname, tablename), false, true, '')))[1]::text::boolean), false)
-    FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'")
-if [ "$has_data" = "t" ] && [ "$force" != "1" ]; then
+why=$(in_db check-archive.sh <"$file" 2>&1) || fail "$file $why"
+if [ "$(in_db has-data.sh)" = t ] && [ "$force" != 1 ]; then
     fail "the database holds data; to replace it with $file: make restore file=$file force=1"
 fi
+safety=$(sh deploy/dump.sh before-restore) || fail "the safety dump failed; nothing was changed"
+echo "what is replaced, dumped first: $safety (make restore file=$safety force=1 puts it back)"
 
-# One transaction, stopping at the first error: a truncated or damaged file changes nothing.
-in_db pg_restore --username app_owner --dbname app --clean --if-exists --no-owner \
-    --single-transaction --exit-on-error <"$file"
-# The restored schema may be older than the code: a restart migrates it, and resets the pools.
-docker compose restart web
-echo "restored $file"
+# start, not up: web's container as it was made (an overlay's mounts included).
+trap 'docker compose start --wait web >/dev/null 2>&1' EXIT
+docker compose stop web
+in_db restore-dump.sh <"$file"
+trap - EXIT
+docker compose start --wait web
+echo "restored $file; web migrated it to the code's head"

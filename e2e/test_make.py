@@ -34,6 +34,7 @@ def make(tmp_path: Path, *args: str, stdin: str = "") -> tuple[int, list[list[st
     ("target", "variable", "value"),
     [
         ("revision", "msg", 'x"; touch {pwned}; echo "'),
+        ("merge", "msg", 'x"; touch {pwned}; echo "'),
         ("downgrade", "rev", "$(id)"),
         ("downgrade", "rev", "`touch {pwned}`"),
         ("sql", "range", "head; touch {pwned}"),

@@ -59,26 +59,7 @@ def test_graceful_shutdown_finishes_in_flight_requests(running: Stack) -> None:
     create_item("slow")
     # Slow requests: /api/probe/locked reads through a row lock (FOR UPDATE), which queues
     # behind the table lock that this psql session holds until the test commits.
-    locker = subprocess.Popen(
-        [
-            *running.base,
-            "exec",
-            "-T",
-            "db",
-            "psql",
-            "-U",
-            "app_owner",
-            "-d",
-            "app",
-            "-v",
-            "ON_ERROR_STOP=1",
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=running.env,
-        text=True,
-    )
+    locker = running.psql_session()
     statuses: list[int | str] = []
 
     def slow_read() -> None:

@@ -1,6 +1,7 @@
 """Start-up under faults: racing replicas, a late or absent database, failing or
 unknown migrations, bad credentials. Each case ends with the stack left usable."""
 
+import subprocess
 import time
 
 import pytest
@@ -14,10 +15,12 @@ from harness.compose import (
     create_item,
     error_lines,
     head_revision,
+    item_names,
     mount_overlay,
     readable_folder,
 )
 from harness.revisions import PROBE_REVISION, write_revision
+from harness.waiting import wait_until
 from web.base.revisions import code_revisions
 
 
@@ -104,32 +107,153 @@ def test_a_migration_failing_halfway_leaves_no_trace_and_the_fix_applies(stack: 
     fixed.down(volumes=True)
 
 
-def test_a_database_ahead_of_the_code_is_refused_at_start_and_left_alone(stack: Stack) -> None:
-    stack.fresh()
-    head = head_revision(stack)
-    for i in range(3):
-        create_item(f"kept {i}")
-    stack.psql("UPDATE alembic_version SET version_num = 'fee1900d'")
-    tables = stack.psql(
-        "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname='public'"
-    )
+def with_revisions(stack: Stack, *revisions: tuple[str, str | None, str]) -> Stack:
+    """`stack` with more revisions (id, down revision, upgrade body) mounted into web."""
+    folder = readable_folder("e2e-revision-")
+    mounts = {}
+    for revision, down, upgrade in revisions:
+        path = write_revision(folder, revision, down, upgrade)
+        mounts[path] = f"{VERSIONS}/{path.name}"
+    return stack.with_overlay(mount_overlay(folder, mounts))
 
-    # A replica already serving stays ready (as the old ones must during a rolling deploy)...
+
+def test_an_older_image_starts_and_serves_on_the_newer_schema(running: Stack) -> None:
+    """v1, then v2 (a new table, with a foreign key to v1's), then v1's image again: a rollback."""
+    stack = running
+    head = head_revision(stack)
+    earlier = item_names()
+    create_item("written by v1")
+    v2 = with_revisions(
+        stack,
+        (
+            "e2ev2",
+            head,
+            'op.execute("CREATE TABLE e2e_notes (id serial PRIMARY KEY, '
+            'item_id int REFERENCES probe_items (id), body text)")',
+        ),
+    )
+    v2.up()
+    assert head_revision(stack) == "e2ev2"
+
+    stack.up()  # v1's web again, on v2's schema
     ready = requests.get(f"{BASE}/readyz", timeout=5)
     assert ready.status_code == 200
-    assert ready.json()["note"] == f"database is at revision fee1900d, ahead of this code's {head}"
-    # ...but this image will not start on it.
-
-    result = stack.run_web()
-    assert result.returncode != 0
-    [line] = error_lines(result.stderr)
-    assert "fee1900d" in line and head in line and "refusing to start" in line
-    assert stack.psql("SELECT version_num FROM alembic_version") == "fee1900d"
-    assert stack.psql("SELECT count(*) FROM probe_items") == "3"
-    assert tables == stack.psql(
-        "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname='public'"
+    assert ready.json()["schema"] == "ahead"
+    assert ready.json()["note"] == f"database is at revision e2ev2, ahead of this code's {head}"
+    create_item("written by v1 after the rollback")
+    assert item_names() == [*earlier, "written by v1", "written by v1 after the rollback"]
+    logs = stack.logs("web")
+    assert (
+        f"database ahead, at e2ev2; this code's head is {head}; serving without migrating" in logs
     )
-    stack.psql(f"UPDATE alembic_version SET version_num = '{head}'")
+    assert error_lines(logs) == []
+    assert stack.container("web")["RestartCount"] == 0
+    assert head_revision(stack) == "e2ev2"
+    stack.psql(f"DROP TABLE e2e_notes; UPDATE alembic_version SET version_num = '{head}'")
+
+
+def advisory_locks(stack: Stack) -> int:
+    return int(stack.psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"))
+
+
+def test_sigterm_during_a_migration_stops_at_once_and_the_next_start_migrates(
+    running: Stack,
+) -> None:
+    """A CREATE INDEX CONCURRENTLY waiting on a writer's open transaction, stopped half way:
+    the container is gone within 5 s, the lock is free, and the next start drops the INVALID
+    index its build left and builds it again."""
+    stack = running
+    head = head_revision(stack)
+    slow = with_revisions(
+        stack,
+        (
+            "e2eslow",
+            head,
+            "with op.get_context().autocommit_block():\n"
+            '    op.execute("CREATE INDEX CONCURRENTLY ix_e2e_slow ON probe_items (created_at)")',
+        ),
+    )
+    # No lock_timeout (it would end the build's wait for the writer before the stop does).
+    patient = readable_folder("e2e-env-") / "env.yml"
+    patient.write_text(
+        "services:\n  web:\n    environment:\n      MIGRATION_LOCK_TIMEOUT_MS: '0'\n"
+    )
+    slow = slow.with_overlay(patient)
+    # A writer's open transaction: the concurrent build waits for it after creating its index.
+    writer = stack.psql_session()
+    writer.stdin.write(
+        "SET application_name = 'e2e-writer';\nBEGIN;\n"
+        "INSERT INTO probe_items (name) VALUES ('held');\n"
+    )
+    writer.stdin.flush()
+    try:
+        wait_until(
+            lambda: (
+                stack.psql(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'e2e-writer' "
+                    "AND state = 'idle in transaction'"
+                )
+                == "1"
+            ),
+            "the writer waiting",
+            30,
+        )
+        slow.compose("up", "-d", "--no-deps", "web")
+        wait_until(
+            lambda: stack.psql("SELECT count(*) FROM pg_stat_progress_create_index") == "1",
+            "the concurrent build waiting for the writer",
+            90,
+            0.2,
+        )
+        started = time.monotonic()
+        slow.compose("stop", "--timeout", "30", "web")
+        took = time.monotonic() - started
+        assert took <= 5, took
+        assert stack.container("web")["State"]["ExitCode"] == 143
+        assert "stopped by SIGTERM before serving" in stack.logs("web")
+        wait_until(lambda: advisory_locks(stack) == 0, "the migration lock free", 10, 0.2)
+        invalid = "SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_e2e_slow'::regclass"
+        assert stack.psql(invalid) == "f"
+    finally:
+        writer.stdin.close()  # ends the session: its transaction rolls back
+        writer.wait(timeout=30)
+    slow.up()
+    assert head_revision(stack) == "e2eslow"
+    assert stack.psql(invalid) == "t"
+    assert "dropped the invalid index public.ix_e2e_slow" in stack.logs("web")
+    stack.psql(f"DROP INDEX ix_e2e_slow; UPDATE alembic_version SET version_num = '{head}'")
+    stack.up()
+
+
+def test_a_migration_client_cut_off_the_network_frees_the_lock_within_a_minute(
+    running: Stack,
+) -> None:
+    """No FIN, no RST: the server's keepalives and client_connection_check_interval end its
+    backend, and the advisory lock with it."""
+    stack = running
+    head = head_revision(stack)
+    slow = with_revisions(stack, ("e2esleep", head, 'op.execute("SELECT pg_sleep(600)")'))
+    slow.compose("up", "-d", "--no-deps", "web")
+    try:
+        wait_until(lambda: advisory_locks(stack) == 1, "the migration holding its lock", 90, 0.2)
+        web = stack.container("web")
+        network = next(iter(web["NetworkSettings"]["Networks"]))
+        subprocess.run(
+            ["docker", "network", "disconnect", network, web["Id"]], check=True, timeout=30
+        )
+        started = time.monotonic()
+        wait_until(lambda: advisory_locks(stack) == 0, "the migration lock free", 60, 1)
+        print(f"\nthe lock of a client cut off was freed after {time.monotonic() - started:.0f}s")
+        assert (
+            stack.psql(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(600)%' AND pid <> pg_backend_pid()"
+            )
+            == "0"
+        )
+    finally:
+        stack.compose("rm", "--stop", "--force", "web")
+    assert head_revision(stack) == head
+    stack.up()
 
 
 @pytest.mark.parametrize(

@@ -2,13 +2,15 @@
 (the swarm and its helpers: harness/swarm.py).
 
 v1 is the image this project's compose built, plus the probe resource; v2 adds a
-revision with a nullable column to the probe's table (backward compatible); v3 adds
+revision with a nullable column to the probe's table (backward compatible), and is then
+rolled back to v1 (`docker service rollback`), whose replicas start on v2's schema; v3 adds
 a revision that fails. Steady reads and writes run throughout. First, v1 as deployed is
 looked at as an auditor would: every service confined, the networks closed, the roles.
 """
 
 import json
 import subprocess
+import time
 
 from harness.revisions import PROBE_REVISION
 from harness.security import assert_rows_only, capabilities, confinement, role_check
@@ -16,6 +18,8 @@ from harness.swarm import (
     NETWORKS,
     STACK,
     TOOLS,
+    WEB,
+    Traffic,
     assert_all_replicas_on,
     create_items,
     deploy_and_wait,
@@ -27,6 +31,7 @@ from harness.swarm import (
     update_state,
     web_logs,
 )
+from harness.waiting import wait_until
 
 
 def containers(service: str) -> list[str]:
@@ -122,11 +127,36 @@ def test_rolling_schema_change_without_a_failed_request_then_a_failed_migration_
     assert int(psql("SELECT count(*) FROM probe_items")) == before + v2["writes"]
     assert int(psql("SELECT count(*) FROM probe_items WHERE name LIKE 'v1 record %'")) == 20
 
-    # v3: its migration fails; the update rolls back and v2 keeps serving throughout.
+    # Back to v1's image under traffic: its replicas start on v2's schema, ahead of their code.
+    started = time.monotonic()
+    with Traffic() as traffic:
+        sh("docker", "service", "rollback", "--detach", WEB)
+        wait_until(
+            lambda: update_state() == "rollback_completed",
+            "the rollback",
+            timeout=300,
+            interval=0.25,
+        )
+        time.sleep(3)
+    back = traffic.summary
+    print(
+        f"\nrollback to v1 in {time.monotonic() - started:.0f}s: {back['reads']} reads, "
+        f"{back['writes']} writes, {len(back['failures'])} failed"
+    )
+    assert back["failures"] == [], back["failures"][:20]
+    assert back["reads"] > 20 and back["writes"] > 20
+    assert_all_replicas_on("swarm-v1")
+    assert psql("SELECT version_num FROM alembic_version") == "swarmv2"
+    assert (
+        f"database ahead, at swarmv2; this code's head is {PROBE_REVISION}; serving without migrating"
+        in web_logs()
+    )
+
+    # v3: its migration fails; the update rolls back and v1 keeps serving throughout.
     v3 = roll_out("swarm-v3")
     assert update_state() == "rollback_completed"
     assert v3["failures"] == [], v3["failures"][:20]
     assert v3["reads"] > 20
-    assert_all_replicas_on("swarm-v2")
+    assert_all_replicas_on("swarm-v1")
     assert psql("SELECT version_num FROM alembic_version") == "swarmv2"
     assert psql("SELECT to_regclass('swarm_half_done')") == ""

@@ -22,7 +22,7 @@ from harness.swarm import (
 )
 
 # PgBouncer's pool (PGBOUNCER_POOL_SIZE) and the reserve for start-up, migrations and psql
-# (DB_RESERVED_CONNECTIONS): what the README's budget lets PostgreSQL see.
+# (DB_RESERVED_CONNECTIONS): what the budget lets PostgreSQL see (docs/architecture.md).
 BUDGET = PGBOUNCER_POOL + 5
 # Clients reading and writing, each in a container of its own, beside roll_out()'s own.
 CLIENTS = 6

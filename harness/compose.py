@@ -18,8 +18,6 @@ from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
-import requests
-
 from harness.revisions import PROBE_MODULE, write_probe_revision
 from harness.waiting import wait_ready
 from web.base.revisions import code_revisions
@@ -160,6 +158,30 @@ class Stack:
             "exec", "-T", "db", "psql", "-U", "postgres", "-d", "app", "-tAc", sql
         ).stdout.strip()
 
+    def psql_session(self) -> subprocess.Popen:
+        """psql in db reading statements from its stdin (text): one session, held open until
+        stdin is closed or the process ended. Write, then flush."""
+        return subprocess.Popen(
+            [
+                *self.base,
+                "exec",
+                "-T",
+                "db",
+                "psql",
+                "-U",
+                "app_owner",
+                "-d",
+                "app",
+                "-v",
+                "ON_ERROR_STOP=1",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=self.env,
+            text=True,
+        )
+
     def run_web(self, *args: str, **env: str) -> subprocess.CompletedProcess:
         """A one-off web container (default command: start-up, then gunicorn), without deps."""
         flags = [arg for name, value in env.items() for arg in ("-e", f"{name}={value}")]
@@ -199,6 +221,12 @@ def run_make(
     )
 
 
+def make(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """`make ARGS` in the checkout, on this suite's compose project and port."""
+    env = {**os.environ, "COMPOSE_PROJECT_NAME": PROJECT, "WEB_PORT": str(PORT)}
+    return run_make(*args, env=env, timeout=timeout)
+
+
 def head_revision(stack: Stack) -> str:
     return stack.psql("SELECT version_num FROM alembic_version")
 
@@ -219,6 +247,8 @@ def error_lines(text: str) -> list[str]:
 
 def create_item(name: str) -> dict:
     """A new probe item, through the API."""
+    import requests  # here: the bench's driver has no requests, and does not call this
+
     response = requests.post(f"{BASE}/api/probe/items", json={"name": name}, timeout=10)
     assert response.status_code == 201, response.text
     return response.json()
@@ -226,6 +256,8 @@ def create_item(name: str) -> dict:
 
 def item_names() -> list[str]:
     """Every probe item's name, in id order, through the API's pages."""
+    import requests
+
     names: list[str] = []
     after = 0
     for _ in range(100):  # bounded: 10,000 items is more than any test writes
@@ -240,6 +272,7 @@ def item_names() -> list[str]:
 def probe_traffic(item_id: int, *, writes: bool = True, limit: float = 120) -> Traffic:
     """Steady reads of a probe item, and creates, through the stack's port, for the length of
     a `with` block: a request's outcome is (status, the error slug of a 4xx or 5xx)."""
+    import requests  # here: the bench's driver has no requests, and does not call this
 
     def sender(method: str, path: str, body: Callable[[], dict] | None) -> Callable[[], tuple]:
         session = requests.Session()  # one per sender: a session is not shared between threads

@@ -55,6 +55,7 @@ def deploy(tag: str) -> None:
         "STACK_NAME": STACK,
         "WEB_IMAGE": f"{IMAGE}:{tag}",
         "PGBOUNCER_IMAGE": built_image("pgbouncer"),
+        "DB_IMAGE": built_image("db"),
         "HTTP_PORT": "18090",
         "HTTPS_PORT": "18093",
     }
@@ -226,7 +227,7 @@ def swarm() -> Iterator[None]:
             wait_until(lambda: not stack_containers(), "the stack's containers gone", 90, 1)
         finally:  # whatever happened, leave nothing behind
             sh("docker", "network", "rm", *NETWORKS, check=False)
-            sh("docker", "volume", "rm", f"{STACK}_db-data", check=False)
+            sh("docker", "volume", "rm", f"{STACK}_db-data", f"{STACK}_db-backups", check=False)
             secrets = sh("docker", "secret", "ls", "-q", "--filter", f"name={STACK}_", check=False)
             if secrets:
                 sh("docker", "secret", "rm", *secrets.split(), check=False)

@@ -1,12 +1,11 @@
 """Alembic's environment: the database and the metadata come from the Flask app.
 
-Online upgrades hold a session-level PostgreSQL advisory lock, so that
-replicas starting together migrate one at a time. Session-level (not
-transaction-level) because a migration may leave its transaction, as
-`op.get_context().autocommit_block()` does for CREATE INDEX CONCURRENTLY,
-and the lock must still be held then.
+Online upgrades hold a PostgreSQL advisory lock, so that replicas starting together migrate
+one at a time; session-level, because a migration may leave its transaction (an
+`autocommit_block()` for CREATE INDEX CONCURRENTLY) and must still hold it.
 """
 
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,14 +14,15 @@ from logging.config import fileConfig
 import alembic_postgresql_enum  # noqa: F401 (on import, autogenerate compares enums' values)
 from alembic import context
 from alembic.autogenerate import renderers
+from alembic.util import to_tuple
 from alembic_postgresql_enum.operations.add_enum_values import AddEnumValuesOp
 from sqlalchemy import Connection, text
 
 from web.app import create_app
-from web.app.db import db, migration_engine
+from web.app.db import db, drop_invalid_indexes, migration_engine
 from web.base.config import ConfigError
 from web.base.logs import configure as configure_logging
-from web.base.revisions import BACKFILL_CHECKPOINTS, MIGRATION_LOCK_KEY
+from web.base.revisions import BACKFILL_CHECKPOINTS, MIGRATION_LOCK_KEY, REVISION_GRAPH
 from web.base.roles import grants, runtime_role
 
 config = context.config
@@ -74,8 +74,8 @@ def literal(value: str) -> str:
 
 
 def include_name(name: str | None, type_: str, parent_names: dict) -> bool:
-    """Autogenerate leaves alone the table `make backfill` creates for its checkpoints."""
-    return not (type_ == "table" and name == BACKFILL_CHECKPOINTS)
+    """Autogenerate leaves alone the tables of `make backfill` and of the revision graph."""
+    return not (type_ == "table" and name in (BACKFILL_CHECKPOINTS, REVISION_GRAPH))
 
 
 COMMON = {
@@ -102,11 +102,9 @@ SESSION_SETTINGS = (
 def migration_lock(connection: Connection, own: bool) -> Iterator[None]:
     """Hold the advisory lock, waiting at most MIGRATION_LOCK_WAIT_MS for it.
 
-    On a connection of our own, the waiting is a poll in autocommit, not a
-    blocking pg_advisory_lock(): a waiter must not sit in an open transaction,
-    because CREATE INDEX CONCURRENTLY in the holder's migration waits for every
-    open transaction to end, and the two would wait for each other. A caller's
-    transaction, if it has one, is left to the caller: everything runs in it.
+    On our own connection the wait polls in autocommit: a waiter in an open transaction
+    and the holder's CREATE INDEX CONCURRENTLY would wait for each other. A caller's
+    transaction, if any, is the caller's: everything runs in it.
     """
     if own:
         connection.execution_options(isolation_level="AUTOCOMMIT")
@@ -154,8 +152,52 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
+def record_revision_graph(connection: Connection) -> None:
+    """Add this code's revision edges to REVISION_GRAPH (web/base/revisions.py), before any
+    revision is applied: an older release started on the result knows it is behind it."""
+    connection.execute(
+        text(
+            f"CREATE TABLE IF NOT EXISTS {REVISION_GRAPH} (revision varchar(32) NOT NULL, "
+            "down_revision varchar(32) NOT NULL, PRIMARY KEY (revision, down_revision))"
+        )
+    )
+    edges = [
+        {"revision": script.revision, "down": down}
+        for script in context.script.walk_revisions()
+        for down in to_tuple(script.down_revision, default=())
+    ]
+    if edges:
+        connection.execute(
+            text(
+                f"INSERT INTO {REVISION_GRAPH} VALUES (:revision, :down) ON CONFLICT DO NOTHING"  # noqa: S608 (a constant)
+            ),
+            edges,
+        )
+
+
+def drop_leftover_indexes(connection: Connection, own: bool) -> None:
+    """A CREATE INDEX CONCURRENTLY cut off half way (a stop, a lost node) left an INVALID index
+    under its name: dropped before migrating, so the revision builds it again."""
+    if own:
+        connection.execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        for name in drop_invalid_indexes(connection, concurrently=own):
+            logging.getLogger("alembic.env").info(
+                "dropped the invalid index %s (a build cut off)", name
+            )
+    finally:
+        if own:
+            connection.commit()  # ends SQLAlchemy's transaction object, as in migration_lock
+            connection.execution_options(isolation_level=connection.default_isolation_level)
+
+
 def run_migrations(connection: Connection, own: bool) -> None:
     with migration_lock(connection, own):
+        began = not connection.in_transaction()  # else the caller's transaction holds it all
+        drop_leftover_indexes(connection, own)
+        record_revision_graph(connection)
+        if began:
+            connection.commit()
         context.configure(connection=connection, **COMMON)
         with context.begin_transaction():
             context.run_migrations()
@@ -177,12 +219,8 @@ def grant_to_runtime(connection: Connection, own: bool) -> None:
 
 def run_migrations_online() -> None:
     """Migrate on the caller's connection when given one (Alembic's connection-sharing
-    recipe: `config.attributes["connection"] = connection` before `command.upgrade`),
-    else on a connection of the app's engine.
-
-    A caller's open transaction holds the whole run, so nothing is visible until the
-    caller commits; Alembic cannot run an `autocommit_block()` inside it.
-    """
+    recipe, `config.attributes["connection"]`), inside its transaction, where no
+    `autocommit_block()` can run; else on a connection of our own engine."""
     given = config.attributes.get("connection")
     if isinstance(given, Connection):
         run_migrations(given, own=False)

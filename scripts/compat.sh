@@ -46,7 +46,7 @@ build_log=$(mktemp)
 cleanup() {
     docker rm -f "$old" >/dev/null 2>&1 || true
     $stack --profile tools down -v --remove-orphans >/dev/null 2>&1 || true
-    docker image rm "$compat-web:latest" "$compat-tools:latest" >/dev/null 2>&1 || true
+    docker image rm "$compat-web:latest" "$compat-tools:latest" "$compat-db:latest" >/dev/null 2>&1 || true
     rm -f "$build_log"
 }
 trap cleanup EXIT

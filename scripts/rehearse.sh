@@ -10,12 +10,13 @@ cd "$(dirname "$0")/.."
 fail() { echo "error: $*" >&2; exit 2; }
 
 # The driver runs in the tools image `make build` makes (the repository is mounted, so the
-# code is the working tree's), on the throwaway project's network.
-tools_image=$(docker compose --profile tools config --images | grep -e '-tools:') ||
-    fail "no tools image in docker compose's configuration"
+# code is the working tree's), on the throwaway project's network; the database in its db image.
+images=$(docker compose --profile tools config --images)
+tools_image=$(echo "$images" | grep -e '-tools:') || fail "no tools image in docker compose's configuration"
+db_image=$(echo "$images" | grep -e '-db:') || fail "no db image in docker compose's configuration"
 project="$(basename "$PWD" | tr -c 'a-z0-9_\n-' '_')-rehearse"
-stack() { REHEARSE_TOOLS_IMAGE=$tools_image docker compose --progress quiet -p "$project" \
-    -f docker-compose.yml -f scripts/rehearse.compose.yml "$@"; }
+stack() { REHEARSE_TOOLS_IMAGE=$tools_image REHEARSE_DB_IMAGE=$db_image docker compose --progress quiet \
+    -p "$project" -f docker-compose.yml -f scripts/rehearse.compose.yml "$@"; }
 
 # What is pending: after a backup's revision, or after the revisions of a git ref (by
 # default where this branch left main: what a deploy of it would apply).
@@ -39,11 +40,9 @@ trap 'docker rm -f "$driver" >/dev/null 2>&1; stack down -v --remove-orphans --t
 trap 'exit 130' INT TERM
 stack up -d --wait db
 if [ -n "${file:-}" ]; then
-    # The same checks and the same one-transaction restore as `make restore`.
-    toc=$(stack exec -T db pg_restore --list <"$file" 2>&1) || fail "$file is not a pg_dump custom-format archive"
-    echo "$toc" | grep -q "TABLE DATA public alembic_version" || fail "$file is not a backup of this app"
-    stack exec -T db pg_restore --username app_owner --dbname app --no-owner \
-        --single-transaction --exit-on-error <"$file"
+    # The same check and the same one-transaction restore as `make restore file=` (db/).
+    why=$(stack exec -T db check-archive.sh <"$file" 2>&1) || fail "$file $why"
+    stack exec -T db restore-dump.sh <"$file"
 fi
 # Not exec: the trap removes the stack when the driver ends.
 stack run --rm --no-deps --name "$driver" --user "$(id -u):$(id -g)" tools python -m web.ops.rehearse "$base" \

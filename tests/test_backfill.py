@@ -209,9 +209,10 @@ def test_autogenerate_leaves_the_checkpoints_alone(probe: Path, fresh_database: 
 
 
 def recipe_files() -> dict[str, str]:
-    """The code blocks of the README's "Backfills" that name a file in their first line."""
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("### Backfills: make backfill", 1)[1].split("\n## ", 1)[0]
+    """The code blocks of docs/schema-changes.md's "Backfills" that name a file in their
+    first line."""
+    page = (ROOT / "docs" / "schema-changes.md").read_text()
+    section = page.split("## Backfills: make backfill", 1)[1].split("\n## ", 1)[0]
     files: dict[str, str] = {}
     for block in re.findall(r"```python\n(.*?)```", section, re.S):
         lines = textwrap.dedent(block).splitlines()
@@ -221,30 +222,30 @@ def recipe_files() -> dict[str, str]:
 
 
 def test_the_not_null_recipe_works_as_written(app_copy: Path, fresh_database: str) -> None:
-    """Expand, backfill, contract, as the README says, on a `tasks` table of the test's own
+    """Expand, backfill, contract, as the docs say, on a `notes` table of the test's own
     (in a database of its own, with none of the code's revisions)."""
     files = recipe_files()
-    backfill_file = files.pop("migrations/backfills/tasks_title_key.py")
+    backfill_file = files.pop("migrations/backfills/notes_text_key.py")
     (check, check_body), (not_null, not_null_body) = sorted(files.items())
-    assert "check_tasks_title_key" in check and "title_key_not_null" in not_null
+    assert "check_notes_text_key" in check and "text_key_not_null" in not_null
     versions = app_copy / "migrations" / "versions"
     for revision in versions.glob("*.py"):
         revision.unlink()
     # Expanded: the column is there, nullable; the new code has filled it on some rows.
     as_owner(
-        fresh_database, "CREATE TABLE tasks (id serial PRIMARY KEY, title varchar(200) NOT NULL)"
+        fresh_database, "CREATE TABLE notes (id serial PRIMARY KEY, text varchar(500) NOT NULL)"
     )
     query(
         fresh_database,
-        "INSERT INTO tasks (title) SELECT 'Task ' || i FROM generate_series(1, 3000) AS i",
+        "INSERT INTO notes (text) SELECT 'Note ' || i FROM generate_series(1, 3000) AS i",
     )
-    query(fresh_database, "ALTER TABLE tasks ADD COLUMN title_key varchar(200)")
-    query(fresh_database, "INSERT INTO tasks (title, title_key) VALUES ('New', 'new')")
+    query(fresh_database, "ALTER TABLE notes ADD COLUMN text_key varchar(500)")
+    query(fresh_database, "INSERT INTO notes (text, text_key) VALUES ('New', 'new')")
 
-    (app_copy / "migrations" / "backfills" / "tasks_title_key.py").write_text(backfill_file)
-    result = backfill(app_copy, fresh_database, "tasks_title_key")
+    (app_copy / "migrations" / "backfills" / "notes_text_key.py").write_text(backfill_file)
+    result = backfill(app_copy, fresh_database, "notes_text_key")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("backfill tasks_title_key: done, 3,001 rows")
+    assert result.stdout.startswith("backfill notes_text_key: done, 3,001 rows")
 
     def body(source: str) -> str:
         return source.split("def upgrade() -> None:\n", 1)[1]
@@ -255,8 +256,8 @@ def test_the_not_null_recipe_works_as_written(app_copy: Path, fresh_database: st
     assert upgraded.returncode == 0, upgraded.stderr
     assert query(
         fresh_database,
-        "SELECT attnotnull FROM pg_attribute WHERE attrelid = 'tasks'::regclass AND attname = 'title_key'",
+        "SELECT attnotnull FROM pg_attribute WHERE attrelid = 'notes'::regclass AND attname = 'text_key'",
     ) == [(True,)]
-    assert query(fresh_database, "SELECT count(*) FROM tasks WHERE title_key = lower(title)") == [
+    assert query(fresh_database, "SELECT count(*) FROM notes WHERE text_key = lower(text)") == [
         (3001,)
     ]

@@ -61,12 +61,27 @@ def test_still_ready_when_database_is_ahead(fresh_database: str, app_copy: Path)
     """A newer release migrated while this one still serves (a rolling deploy): stay ready."""
     write_revision(app_copy / "migrations" / "versions", "t_ahead", HEAD)
     upgrade(app_copy, fresh_database)
-    query(fresh_database, "UPDATE alembic_version SET version_num = 'f00dfeed'")
+    newer = write_revision(app_copy / "migrations" / "versions", "t_newer", "t_ahead")
+    upgrade(app_copy, fresh_database)
+    newer.unlink()
     assert readyz(app_copy, fresh_database) == (
         200,
         {
             "status": "ready",
-            "revision": "f00dfeed",
-            "note": "database is at revision f00dfeed, ahead of this code's t_ahead",
+            "revision": "t_newer",
+            "schema": "ahead",
+            "note": "database is at revision t_newer, ahead of this code's t_ahead",
         },
+    )
+
+
+def test_not_ready_on_a_revision_of_another_branch(fresh_database: str, app_copy: Path) -> None:
+    write_revision(app_copy / "migrations" / "versions", "t_ahead", HEAD)
+    upgrade(app_copy, fresh_database)
+    query(fresh_database, "UPDATE alembic_version SET version_num = 'f00dfeed'")
+    status, body = readyz(app_copy, fresh_database)
+    assert status == 503
+    assert body["reason"] == (
+        "database is at revision f00dfeed, which this code does not know and which is not "
+        "recorded as descending from its t_ahead"
     )

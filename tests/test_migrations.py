@@ -342,15 +342,45 @@ def test_startup_on_an_empty_history_has_nothing_to_do(fresh_database: str, app_
     assert "database is at head (no migrations); nothing to migrate" in result.stderr
 
 
-def test_startup_refuses_a_database_ahead_of_the_code(fresh_database: str, app_copy: Path) -> None:
-    write_revision(versions(app_copy), "t_ahead", HEAD, 'op.execute("CREATE TABLE kept (id int)")')
+def newer_release_migrated(app: Path, database: str, extra: str) -> None:
+    """`database` migrated by a newer release: `app` plus revision t_newer (a table), applied
+    by its start-up step, then the file removed, so that `app` is the older release again."""
+    newer = write_revision(
+        versions(app), "t_newer", "t_base", 'op.execute("CREATE TABLE newer (id int)")'
+    )
+    assert startup(database, app).returncode == 0
+    newer.unlink()
+    assert version_of(database) == [("t_newer",)], extra
+
+
+def test_startup_serves_a_database_ahead_of_the_code_without_migrating(
+    fresh_database: str, app_copy: Path
+) -> None:
+    """An image rolled back, or an old replica restarting mid-rollout: one clear line, no error."""
+    write_revision(versions(app_copy), "t_base", HEAD, 'op.execute("CREATE TABLE kept (id int)")')
     assert startup(fresh_database, app_copy).returncode == 0
+    newer_release_migrated(app_copy, fresh_database, "the newer release migrated")
+    result = startup(fresh_database, app_copy)
+    assert result.returncode == 0, result.stderr
+    assert (
+        "database ahead, at t_newer; this code's head is t_base; serving without migrating"
+        in result.stderr
+    )
+    assert "error" not in result.stderr.lower()
+    assert version_of(fresh_database) == [("t_newer",)]
+
+
+def test_startup_refuses_a_database_on_another_branch(fresh_database: str, app_copy: Path) -> None:
+    write_revision(versions(app_copy), "t_base", HEAD, 'op.execute("CREATE TABLE kept (id int)")')
+    assert startup(fresh_database, app_copy).returncode == 0
+    # A revision no release recorded as descending from t_base (another branch's).
     query(fresh_database, "UPDATE alembic_version SET version_num = 'f00dfeed'")
     before = query(fresh_database, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
     result = startup(fresh_database, app_copy)
     assert result.returncode == 1
     assert (
-        "error: database is at revision f00dfeed, which this code does not know (its head is t_ahead)"
+        "error: database is at revision f00dfeed, which this code does not know (its head is "
+        "t_base) and which is not recorded as descending from it; refusing to start"
         in result.stderr
     )
     assert version_of(fresh_database) == [("f00dfeed",)]
@@ -358,6 +388,36 @@ def test_startup_refuses_a_database_ahead_of_the_code(fresh_database: str, app_c
         query(fresh_database, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
         == before
     )
+
+
+def test_startup_drops_an_index_a_cut_off_concurrent_build_left_invalid(
+    fresh_database: str, app_copy: Path
+) -> None:
+    """The revision's CREATE INDEX CONCURRENTLY failed half way (as a stop would cut it off):
+    the next start drops the INVALID index and builds it again."""
+    write_revision(
+        versions(app_copy),
+        "t_base",
+        HEAD,
+        'op.execute("CREATE TABLE dup (n int)")\nop.execute("INSERT INTO dup VALUES (1), (1)")',
+    )
+    write_revision(
+        versions(app_copy),
+        "t_index",
+        "t_base",
+        "with op.get_context().autocommit_block():\n"
+        '    op.execute("CREATE UNIQUE INDEX CONCURRENTLY ix_dup_n ON dup (n)")',
+    )
+    failed = startup(fresh_database, app_copy)
+    assert failed.returncode == 1
+    invalid = "SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_dup_n'::regclass"
+    assert query(fresh_database, invalid) == [(False,)]
+    query(fresh_database, "DELETE FROM dup WHERE ctid = (SELECT max(ctid) FROM dup)")
+    fixed = startup(fresh_database, app_copy)
+    assert fixed.returncode == 0, fixed.stderr
+    assert "dropped the invalid index public.ix_dup_n" in fixed.stderr
+    assert query(fresh_database, invalid) == [(True,)]
+    assert version_of(fresh_database) == [("t_index",)]
 
 
 def test_startup_refuses_multiple_heads(app_copy: Path, fresh_database: str) -> None:

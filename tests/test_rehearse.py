@@ -5,7 +5,7 @@ table passes.
 
 Each test runs the driver in a copy of the app whose history is the test's own: a revision
 that creates the table (the base, "already deployed") and the one under rehearsal. The
-size is REHEARSE_TEST_ROWS (`make test` and CI: 1,000,000; see the README's "The
+size is REHEARSE_TEST_ROWS (`make test` and CI: 1,000,000; see docs/schema-changes.md, "The
 rehearsal: make rehearse").
 """
 

@@ -1,5 +1,5 @@
-"""Resources: a module dropped into web/api/ is served, and the README's "Add a resource"
-walkthrough works as written, applied to a copy of the app (with or without the sample)."""
+"""Resources: a module dropped into web/api/ is served, and docs/development.md's "Add a
+resource" walkthrough works as written, applied to a copy of the app (with or without the sample)."""
 
 import json
 import re
@@ -40,9 +40,10 @@ print(json.dumps(answers))
 
 
 def walkthrough_files() -> dict[str, str]:
-    """The code blocks of the README's "Add a resource", by the file named in their first line."""
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("## Add a resource", 1)[1].split("\n## ", 1)[0]
+    """The code blocks of docs/development.md's "Add a resource", by the file named in their
+    first line."""
+    page = (ROOT / "docs" / "development.md").read_text()
+    section = page.split("## Add a resource", 1)[1].split("\n## ", 1)[0]
     files: dict[str, str] = {}
     for block in re.findall(r"```python\n(.*?)```", section, re.S):
         lines = [line.removeprefix("   ") for line in block.splitlines()]

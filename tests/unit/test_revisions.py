@@ -7,9 +7,14 @@ import pytest
 
 from web.base.paths import VERSIONS_DIR
 from web.base.revisions import (
+    AHEAD,
+    AT_HEAD,
+    BEHIND,
+    ELSEWHERE,
     UnreadableRevision,
     _alembic_revisions,
     code_revisions,
+    compare,
     heads_of,
     scan_revisions,
 )
@@ -65,3 +70,37 @@ def test_unusual_files_fall_back_to_alembic(tree: Path) -> None:
     with pytest.raises(UnreadableRevision):
         scan_revisions(tree)
     assert code_revisions(tree) == (frozenset({"aaa", "bbb", "ccc", "eee"}), ("ccc", "eee"))
+
+
+def graph_query(edges: list[tuple[str, str]] | None):
+    """A query function answering compare()'s questions from `edges` (None: no graph table)."""
+
+    def query(sql: str) -> list[tuple]:
+        if sql.startswith("SELECT to_regclass"):
+            return [(edges is not None,)]
+        return list(edges or [])
+
+    return query
+
+
+KNOWN = frozenset({"a1", "a2"})
+GRAPH = [("a2", "a1"), ("b3", "a2"), ("b4", "b3"), ("x3", "a1")]
+
+
+@pytest.mark.parametrize(
+    ("current", "edges", "expected"),
+    [
+        (("a2",), GRAPH, AT_HEAD),
+        ((), None, BEHIND),
+        (("a1",), GRAPH, BEHIND),
+        (("b4",), GRAPH, AHEAD),  # a newer release's two revisions on top of a2
+        (("x3",), GRAPH, ELSEWHERE),  # another branch from a1: a2 is not below it
+        (("zz",), GRAPH, ELSEWHERE),  # not in the graph at all
+        (("b4",), None, ELSEWHERE),  # migrated by a release that kept no graph
+    ],
+    ids=["head", "empty", "behind", "ahead", "other-branch", "unrecorded", "no-graph"],
+)
+def test_compare_tells_ahead_from_another_branch(
+    current: tuple[str, ...], edges: list | None, expected: str
+) -> None:
+    assert compare(current, KNOWN, ("a2",), graph_query(edges)) == expected

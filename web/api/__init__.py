@@ -1,7 +1,7 @@
 """The API: one module (or package) per resource, each with a blueprint named `bp`.
 
 create_app() registers every blueprint it finds here, so adding a resource is
-adding a module: nothing else to register. See the README's "Add a resource".
+adding a module: nothing else to register. See docs/development.md, "Add a resource".
 """
 
 import importlib

@@ -4,7 +4,7 @@ app's engine options, and the one engine for migrations and operator tools."""
 from typing import Any
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import URL, Engine, MetaData, NullPool, create_engine
+from sqlalchemy import URL, Connection, Engine, MetaData, NullPool, create_engine, text
 
 from web.base.config import DatabaseURL, Settings
 
@@ -61,13 +61,10 @@ def _uri(url: DatabaseURL) -> URL:
 
 
 def engine_options(settings: Settings) -> dict[str, Any]:
-    """Options of both of a worker's engines (writes, and the autocommit reads bind).
-
-    Each pool holds at most DB_POOL_SIZE connections (one per thread by default) and
-    never more: no overflow, so what a worker can open is known in advance and counted
-    by the start-up step's connection budget (web/container/connections.py). A request
-    that finds its pool empty waits DB_POOL_TIMEOUT seconds, then answers 503.
-    """
+    """Options of both of a worker's engines (writes, and the autocommit reads bind): at
+    most DB_POOL_SIZE connections each, no overflow, so the connection budget is known in
+    advance (web/container/connections.py); an empty pool makes a request wait
+    DB_POOL_TIMEOUT seconds, then answer 503."""
     return {
         "pool_size": settings.db_pool_size,
         "max_overflow": 0,
@@ -80,19 +77,37 @@ def engine_options(settings: Settings) -> dict[str, Any]:
 
 
 def statement_timeout_option(settings: Settings) -> dict[str, str]:
-    """DB_STATEMENT_TIMEOUT_MS and DB_IDLE_IN_TRANSACTION_TIMEOUT_MS as a startup option,
-    when connecting to PostgreSQL itself.
-
-    Through PgBouncer there is no such option to send: in transaction pooling a server
-    connection serves many clients, and PgBouncer refuses a startup option it cannot
-    restore per client (it restores only the settings PostgreSQL reports, which these
-    are not). There the start-up step makes them the role's defaults in this database
-    instead (web/container/startup.py), which PostgreSQL applies to every server
-    connection PgBouncer opens.
-    """
+    """DB_STATEMENT_TIMEOUT_MS and DB_IDLE_IN_TRANSACTION_TIMEOUT_MS as startup options, when
+    connecting to PostgreSQL itself. PgBouncer refuses a startup option it cannot restore per
+    client: there, the start-up step makes them the role's defaults in the database
+    (web/container/startup.py)."""
     if settings.through_pooler:
         return {}
     return {
         "options": f"-c statement_timeout={settings.db_statement_timeout_ms}"
         f" -c idle_in_transaction_session_timeout={settings.db_idle_in_transaction_timeout_ms}"
     }
+
+
+def drop_invalid_indexes(connection: Connection, concurrently: bool) -> list[str]:
+    """Drop the INVALID indexes that a CREATE INDEX CONCURRENTLY cut off half way left behind,
+    so that its migration can build them again; never one being built right now, by anyone
+    (pg_stat_progress_create_index). For migration environments, under their advisory lock.
+
+    `concurrently` (the connection must be in autocommit) keeps the table's reads and writes
+    going; else a plain DROP INDEX, in the caller's transaction. Returns the names dropped.
+    """
+    names = connection.scalars(
+        text(
+            "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indexrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE NOT i.indisvalid AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+            "AND n.nspname NOT LIKE 'pg\\_toast%' AND i.indexrelid NOT IN "
+            "(SELECT index_relid FROM pg_stat_progress_create_index)"
+        )
+    ).all()
+    for name in names:
+        how = "CONCURRENTLY " if concurrently else ""
+        connection.execute(text(f"DROP INDEX {how}IF EXISTS {name}"))
+    return list(names)

@@ -1,16 +1,19 @@
 """Liveness and readiness, for orchestrators and load balancers.
 
 /healthz: the process answers (restart it if not).
-/readyz:  the database answers and its schema is one this code can serve: at
-          the code's Alembic head, or ahead of it (send it traffic only then).
+/readyz:  the database answers at the code's Alembic head or ahead of it: send traffic.
 
-Ahead counts as ready because a rolling deploy depends on it: the first new
-replica migrates while the old ones still serve, and migrations are written so
-that the code just before them keeps working (expand/contract, see README).
-A database at a revision this code does not know is "ahead": an image rolled
-back onto it is refused at start-up instead (web/container/startup.py), never served.
-Behind (or empty) is not ready: this code's tables may not exist yet.
+Ahead is ready because rolling deploys and rollbacks need it: the first new replica
+migrates while the old ones serve, and an image rolled back starts on the newer schema
+without migrating (expand/contract: docs/schema-changes.md). Ahead means recorded as
+descending from this code's head (web/base/revisions.py: standing); another branch's
+revision is not ready, nor is behind or empty (tables may be missing).
+
+The body is one JSON object: `status`, then what explains it (`revision`, `schema`,
+`note` or `reason`); add keys to it, clients read the ones they know.
 """
+
+from typing import Any
 
 from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
@@ -18,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from web.app.db import db
 from web.app.reads import retry_if_disconnected
-from web.base.revisions import code_revisions, database_revisions
+from web.base.revisions import AHEAD, AT_HEAD, ELSEWHERE, code_revisions, standing
 
 bp = Blueprint("health", __name__)
 
@@ -29,16 +32,17 @@ def healthz() -> ResponseReturnValue:
 
 
 @retry_if_disconnected
-def current_revisions() -> tuple[str, ...]:
+def schema() -> tuple[tuple[str, ...], str]:
+    """The database's revisions, and where they stand against the code's."""
     with db.engines["reads"].connect() as connection:
-        return database_revisions(lambda sql: connection.exec_driver_sql(sql).fetchall())
+        return standing(lambda sql: connection.exec_driver_sql(sql).fetchall())
 
 
 @bp.get("/readyz")
 def readyz() -> ResponseReturnValue:
-    known, heads = code_revisions()
+    heads = ", ".join(code_revisions()[1])
     try:
-        current = current_revisions()
+        current, state = schema()
     except SQLAlchemyError as exc:
         cause = getattr(exc, "orig", None) or exc
         # Named, since requests may reach PostgreSQL through PgBouncer: which one is away?
@@ -46,10 +50,17 @@ def readyz() -> ResponseReturnValue:
         reason = f"database unreachable ({where.host}:{where.port}): {str(cause).splitlines()[0]}"
         return jsonify(status="unavailable", reason=reason), 503
     revision = ", ".join(current) or "none"
-    if current == heads:
-        return jsonify(status="ready", revision=revision)
-    if current and not set(current) & known:
-        note = f"database is at revision {revision}, ahead of this code's {', '.join(heads)}"
-        return jsonify(status="ready", revision=revision, note=note)
-    reason = f"database is at revision {revision}, the code expects {', '.join(heads)}"
-    return jsonify(status="unavailable", reason=reason), 503
+    body: dict[str, Any] = {"status": "ready", "revision": revision}
+    if state == AHEAD:
+        body["schema"] = "ahead"
+        body["note"] = f"database is at revision {revision}, ahead of this code's {heads}"
+    elif state != AT_HEAD:
+        body = {"status": "unavailable"}
+        if state == ELSEWHERE:
+            body["reason"] = (
+                f"database is at revision {revision}, which this code does not know and "
+                f"which is not recorded as descending from its {heads}"
+            )
+        else:
+            body["reason"] = f"database is at revision {revision}, the code expects {heads}"
+    return jsonify(body), 200 if body["status"] == "ready" else 503

@@ -83,11 +83,21 @@ class Settings:
     log_format: str
     metrics_port: int
     forwarded_allow_ips: tuple[str, ...]
+    api_docs: bool
 
     def connect_args(self) -> dict[str, int]:
         """Options of every connection the project opens (psycopg2's connect keywords)."""
-        # Fail fast while the database is away: requests answer 503 instead of hanging.
-        return {"connect_timeout": self.db_connect_timeout}
+        return {
+            # Fail fast while the database is away: requests answer 503 instead of hanging.
+            "connect_timeout": self.db_connect_timeout,
+            # TCP keepalives: a server gone without a word (a lost node, a cut network) is
+            # noticed in about 25 s instead of the kernel's two hours. The server probes its
+            # clients likewise (db/Dockerfile), so a dead client's locks go with it.
+            "keepalives": 1,
+            "keepalives_idle": 10,
+            "keepalives_interval": 5,
+            "keepalives_count": 3,
+        }
 
     @property
     def through_pooler(self) -> bool:
@@ -153,6 +163,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_format=env.choice("LOG_FORMAT", "json", LOG_FORMATS).lower(),
         metrics_port=env.integer("METRICS_PORT", 9000, minimum=0, maximum=65535),  # 0: off
         forwarded_allow_ips=forwarded_allow_ips,
+        # The API page for people at /docs (web/app/apidocs); /openapi.json is always served.
+        api_docs=env.boolean("API_DOCS", True),
     )
 
 

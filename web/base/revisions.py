@@ -1,8 +1,7 @@
 """Which Alembic revisions the code has, which ones a database is at, and the names tools share.
 
-The revision files are read with a regular expression, not by importing Alembic, because the
-start-up step asks on every container start; a file the scan cannot read falls back to
-Alembic, so an odd file costs time, never a wrong answer (tests/unit/test_revisions.py).
+The files are read with a regular expression, not Alembic, because the start-up step asks
+on every start; a file the scan cannot read falls back to Alembic (slower, never wrong).
 
     python -m web.base.revisions FOLDER    prints the revision ids of FOLDER, one a line
 """
@@ -21,6 +20,13 @@ from web.base.paths import ALEMBIC_INI, VERSIONS_DIR
 MIGRATION_LOCK_KEY = 0x466C_61736B_4D67  # "FlaskMg"; any fixed 64-bit number would do
 # The table `make backfill` keeps its checkpoints in; autogenerate leaves it alone.
 BACKFILL_CHECKPOINTS = "backfill_checkpoints"
+# Which revision revises which, as every release that migrated the database knew it
+# (migrations/env.py adds its edges before migrating), so that an older release can tell a
+# database ahead of it from one on another branch. Autogenerate leaves it alone too.
+REVISION_GRAPH = "alembic_revision_graph"
+
+# Where a database stands against the code (compare()).
+AT_HEAD, BEHIND, AHEAD, ELSEWHERE = "at head", "behind", "ahead", "elsewhere"
 
 _REVISION = re.compile(r"^revision(?:\s*:[^=]+)?\s*=\s*['\"](\w+)['\"]\s*$", re.M)
 _DOWN_REVISION = re.compile(r"^down_revision(?:\s*:[^=]+)?\s*=\s*(.+)$", re.M)
@@ -76,14 +82,58 @@ def code_revisions(versions_dir: Path = VERSIONS_DIR) -> tuple[frozenset[str], t
 
 
 def database_revisions(query: Callable[[str], list[tuple]]) -> tuple[str, ...]:
-    """The revisions stamped in a database (empty when it was never migrated).
-
-    `query` runs one SQL statement and returns its rows, so that the entrypoint can
-    use a bare psycopg2 cursor and the app a SQLAlchemy connection.
-    """
+    """The revisions stamped in a database (none when never migrated). `query` runs one
+    SQL statement and returns its rows: a psycopg2 cursor's or a SQLAlchemy connection's."""
     if not query("SELECT to_regclass('alembic_version') IS NOT NULL")[0][0]:
         return ()
     return tuple(row[0] for row in query("SELECT version_num FROM alembic_version ORDER BY 1"))
+
+
+def compare(
+    current: tuple[str, ...],
+    known: frozenset[str],
+    heads: tuple[str, ...],
+    query: Callable[[str], list[tuple]],
+) -> str:
+    """Where a database at `current` stands against code with `known` revisions and `heads`.
+
+    AT_HEAD; BEHIND (empty, or at revisions the code knows: it migrates); AHEAD (a newer
+    release migrated it past every head of this code: this code serves without migrating);
+    ELSEWHERE (a revision this code does not know, not recorded as descending from its head:
+    another branch, or migrated by a release that kept no graph).
+    """
+    if current == heads:
+        return AT_HEAD
+    if all(revision in known for revision in current):
+        return BEHIND
+    if heads and set(heads) <= ancestors(current, query):
+        return AHEAD
+    return ELSEWHERE
+
+
+def standing(query: Callable[[str], list[tuple]]) -> tuple[tuple[str, ...], str]:
+    """(the database's revisions, where they stand against this code's: compare())."""
+    known, heads = code_revisions()
+    current = database_revisions(query)
+    return current, compare(current, known, heads, query)
+
+
+def ancestors(revisions: tuple[str, ...], query: Callable[[str], list[tuple]]) -> set[str]:
+    """Every revision that `revisions` descend from, by the database's REVISION_GRAPH."""
+    if not query(f"SELECT to_regclass('{REVISION_GRAPH}') IS NOT NULL")[0][0]:
+        return set()
+    parents: dict[str, list[str]] = {}
+    edges = query(f"SELECT revision, down_revision FROM {REVISION_GRAPH}")  # noqa: S608 (a constant)
+    for revision, down in edges:
+        parents.setdefault(revision, []).append(down)
+    found: set[str] = set()
+    todo = list(revisions)
+    while todo:
+        for parent in parents.get(todo.pop(), ()):
+            if parent not in found:
+                found.add(parent)
+                todo.append(parent)
+    return found
 
 
 def main(argv: list[str]) -> int:

@@ -1,18 +1,15 @@
-"""Run by entrypoint.sh before the server: wait for the database, then bring it to the code's head.
+"""Run by entrypoint.sh before the server: wait for the database, bring it to the code's head,
+then exec the server (its arguments) in this process, so that no shell stays between Docker
+and gunicorn.
 
-It connects to MIGRATION_DATABASE_URL (PostgreSQL itself, even when requests go through
-PgBouncer), checks the connection budget (web/container/connections.py), then migrates.
-The common case, a database already at head, is answered by reading
-alembic_version over a bare psycopg2 connection, without importing Flask,
-SQLAlchemy or Alembic. Only when there is work to do does it run Alembic,
-whose env.py serialises concurrent upgrades with an advisory lock.
-
-Every failure is one line on stderr and a non-zero exit, so the container
-stops instead of serving against the wrong schema. Lines are in LOG_FORMAT
-(web/base/logs.py): JSON in the image, `startup: ...` / `error: ...` as text.
-
-What the step took (and how long it waited for another replica's migration lock) is
-written to STARTUP_RECORD, for the server's /metrics (web/container/metrics_server.py).
+On PostgreSQL itself (MIGRATION_DATABASE_URL): check the connection budget, then, for a
+database already at head (the common case), read alembic_version over a bare psycopg2
+connection, without Flask, SQLAlchemy or Alembic; only with work to do does it run Alembic.
+A database ahead (a newer release migrated it: a rollback) is served without migrating;
+one on another branch is refused. SIGTERM cancels the running statement (psycopg2's
+wait_select), so a migration cut off rolls back, frees its locks and exits at once.
+Every failure is one line on stderr (LOG_FORMAT) and a non-zero exit: the container stops
+rather than serve the wrong schema. What the step took goes to STARTUP_RECORD, for /metrics.
 """
 
 from __future__ import annotations
@@ -20,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -30,7 +28,7 @@ from typing import Any
 from web.base.config import ConfigError, DatabaseURL, Settings, load_settings
 from web.base.logs import STARTUP_LOGGER, configure
 from web.base.paths import ALEMBIC_INI
-from web.base.revisions import code_revisions, database_revisions
+from web.base.revisions import AHEAD, AT_HEAD, ELSEWHERE, code_revisions, standing
 from web.base.roles import missing, runtime_role
 from web.container import connections
 
@@ -53,6 +51,29 @@ class StartupError(Exception):
     pass
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGTERM arrived. A KeyboardInterrupt, because psycopg2's wait_select answers one by
+    cancelling the statement in progress."""
+
+
+def stop(signum: int, frame: object) -> None:
+    global stopping  # noqa: PLW0603 (one start-up step per process)
+    stopping = True
+    raise Stopped
+
+
+stopping = False
+
+
+def stop_promptly() -> None:
+    """On SIGTERM, raise Stopped; blocking queries wait in Python, where it can reach them."""
+    import psycopg2.extensions
+    import psycopg2.extras
+
+    signal.signal(signal.SIGTERM, stop)
+    psycopg2.extensions.set_wait_callback(psycopg2.extras.wait_select)
+
+
 def log(message: str) -> None:
     logger.info(message)
 
@@ -63,11 +84,8 @@ def first_line(exc: BaseException) -> str:
 
 
 def wait_for_database(settings: Settings, db: DatabaseURL) -> Any:
-    """A psycopg2 connection to `db` that has answered a query; give up after DB_WAIT_TIMEOUT.
-
-    A query, not only a connection: through PgBouncer, the login is PgBouncer's, and the
-    server (and a wrong database name) is reached at the first query.
-    """
+    """A psycopg2 connection to `db` that has answered a query (through PgBouncer, only a
+    query reaches the server); give up after DB_WAIT_TIMEOUT."""
     import psycopg2
 
     kwargs = {**settings.connect_args(), **db.connect_kwargs()}
@@ -85,6 +103,8 @@ def wait_for_database(settings: Settings, db: DatabaseURL) -> Any:
             connection.rollback()  # leave no transaction open
             return connection
         except psycopg2.OperationalError as exc:
+            if stopping:  # SIGTERM while connecting: wait_select's cancel has nothing to cancel
+                raise Stopped from None
             reason = first_line(exc)
             if any(fatal in reason for fatal in FATAL_CONNECT_ERRORS):
                 raise StartupError(f"cannot use database {db.redacted()}: {reason}") from None
@@ -127,7 +147,7 @@ def check_budget(settings: Settings, connection: Any) -> None:
         return
     message = (
         f"the connection budget does not fit: {budget.describe()}. Lower WEB_CONCURRENCY or "
-        "DB_POOL_SIZE, raise max_connections, or put PgBouncer in front (README: Connections)"
+        "DB_POOL_SIZE, raise max_connections, or put PgBouncer in front (docs/architecture.md: Connections)"
     )
     if settings.db_budget_strict:
         raise StartupError(f"{message}; refusing to start (DB_BUDGET_STRICT)")
@@ -136,16 +156,10 @@ def check_budget(settings: Settings, connection: Any) -> None:
 
 def set_role_timeouts(settings: Settings) -> None:
     """Make DB_STATEMENT_TIMEOUT_MS and DB_IDLE_IN_TRANSACTION_TIMEOUT_MS the defaults of the
-    role requests log in as, in this database: when it is a role of its own, or requests go
-    through PgBouncer. As that role (any role may set its own), on PostgreSQL itself.
-
-    PgBouncer cannot pass the app's per-connection options on (web/app/db.py), so
-    PostgreSQL applies these itself to each server connection it opens for the role: those
-    it opens from now on, the first of them just after this (main). Server connections
-    already open keep the values they started with until PgBouncer replaces them
-    (server_lifetime, or a restart of PgBouncer). Migrations are not limited by them: they
-    log in as the owner, and SET statement_timeout = 0 (migrations/env.py).
-    """
+    role requests log in as, in its database, when it is a role of its own or requests go
+    through PgBouncer (which cannot pass the app's options on: web/app/db.py). As that role,
+    on PostgreSQL itself. Open server connections keep their values until PgBouncer replaces
+    them; migrations log in as the owner and SET their own (migrations/env.py)."""
     if not (settings.through_pooler or runtime_role(settings)):
         return
     from psycopg2 import sql
@@ -197,31 +211,40 @@ def grants_missing(settings: Settings, connection: Any) -> int:
         raise StartupError(f"cannot check what {runtime} may do: {first_line(exc)}") from None
 
 
-def migrate(settings: Settings, connection: Any) -> tuple[str, float]:
+def migrate(settings: Settings, connection: Any) -> tuple[str, float, bool]:
     """Bring the database to head, and the runtime role's grants with it (migrations/env.py
-    gives them); (the revision it is at now, seconds waited for the lock)."""
+    gives them); (the revision it is at now, seconds waited for the lock, whether it is ahead
+    of the code and served as it is)."""
     known, heads = code_revisions()
     if len(heads) > 1:
         raise StartupError(
             f"the migrations have {len(heads)} heads ({', '.join(heads)}); "
             "merge them with `alembic merge` before deploying"
         )
-    current = database_revisions(query_on(connection))
-    to_grant = grants_missing(settings, connection)
+    current, state = standing(query_on(connection))
+    to_grant = grants_missing(settings, connection) if state == AT_HEAD else 0
     connection.close()
-    if current == heads and not to_grant:
+    head = ", ".join(heads) or "none"
+    if state == AT_HEAD and not to_grant:
         log(f"database is at head {', '.join(heads) or '(no migrations)'}; nothing to migrate")
-        return ", ".join(heads), 0.0
-    unknown = [revision for revision in current if revision not in known]
-    if unknown:
+        return ", ".join(heads), 0.0, False
+    if state == AHEAD:
+        log(
+            f"database ahead, at {', '.join(current)}; this code's head is {head}; "
+            "serving without migrating"
+        )
+        return ", ".join(current), 0.0, True
+    if state == ELSEWHERE:
+        unknown = [revision for revision in current if revision not in known]
         raise StartupError(
             f"database is at revision {', '.join(unknown)}, which this code does not know "
-            f"(its head is {', '.join(heads) or 'none'}); refusing to start, nothing was changed"
+            f"(its head is {head}) and which is not recorded as descending from it; "
+            "refusing to start, nothing was changed"
         )
-    if current == heads:
+    if state == AT_HEAD:
         log(f"granting {runtime_role(settings)} what requests need (web/base/roles.py)")
     else:
-        log(f"migrating from {', '.join(current) or 'an empty database'} to {', '.join(heads)}")
+        log(f"migrating from {', '.join(current) or 'an empty database'} to {heads[0]}")
     from alembic import command
     from alembic.config import Config
 
@@ -233,22 +256,24 @@ def migrate(settings: Settings, connection: Any) -> tuple[str, float]:
     except Exception as exc:
         raise StartupError(f"migration failed: {type(exc).__name__}: {first_line(exc)}") from None
     # migrations/env.py notes how long it waited for another replica's migration.
-    return ", ".join(heads), config.attributes.get("lock_wait_seconds", 0.0)
+    return heads[0], config.attributes.get("lock_wait_seconds", 0.0), False
 
 
-def record(started: float, revision: str, lock_wait: float) -> None:
+def record(started: float, revision: str, lock_wait: float, ahead: bool) -> None:
     """What this start-up took, for /metrics; written whole, then renamed into place."""
     facts = {
         "duration_seconds": time.monotonic() - started,
         "lock_wait_seconds": lock_wait,
         "revision": revision,
+        "ahead": ahead,
     }
     partial = STARTUP_RECORD.with_suffix(".partial")
     partial.write_text(json.dumps(facts))
     partial.replace(STARTUP_RECORD)
 
 
-def main() -> int:
+def main(server: list[str]) -> int:
+    """The start-up step, then `server` (a command: gunicorn ...) in this process, if given."""
     started = time.monotonic()
     try:
         settings = load_settings()
@@ -259,6 +284,7 @@ def main() -> int:
         logger.error("%s", exc)
         return 1
     configure(settings.log_format)
+    stop_promptly()
     try:
         connection = wait_for_database(settings, settings.migration_database)
         set_role_timeouts(settings)
@@ -267,18 +293,24 @@ def main() -> int:
             wait_for_database(settings, settings.database).close()
         check_budget(settings, connection)
         if settings.migrate_on_start:
-            revision, lock_wait = migrate(settings, connection)
+            revision, lock_wait, ahead = migrate(settings, connection)
         else:
             connection.close()
             log("MIGRATE_ON_START is false: not migrating")
-            revision, lock_wait = "", 0.0
-    except StartupError as exc:
+            revision, lock_wait, ahead = "", 0.0, False
+    except (StartupError, Stopped) as exc:
         configure(settings.log_format)  # again: a failed migration may have left alembic.ini's
+        if stopping:
+            logger.error("stopped by SIGTERM before serving; a statement in progress was cancelled")
+            return 128 + signal.SIGTERM
         logger.error("%s", exc)
         return 1
-    record(started, revision, lock_wait)
+    record(started, revision, lock_wait, ahead)
+    if server:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.execvp(server[0], server)  # noqa: S606 (the image's own command)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

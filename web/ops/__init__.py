@@ -1,13 +1,6 @@
-"""Operator tools, run by make in the tools container or by `python -m` in a deployed one:
-
-    backfill         make backfill: a data migration, in batches, after the deploy
-    rehearse         make rehearse: the pending revisions under traffic
-    compat           make compat's checks of the old code (scripts/compat.sh drives them)
-    lint_migrations  make lint-migrations: squawk on each revision's SQL
-    remove_sample    make remove-sample
-
-and what they share with the harness (standard library, Python 3.11+: e2e runs them on the
-host): traffic, the one traffic generator, and waiting, the one readiness wait.
-
-They use the app and the base, never the container's start-up code.
+"""Operator tools, run by make in the tools container or with `python -m` in a deployed one:
+backfill, rehearse, compat (make compat's checks), lint_migrations, remove_sample (make
+targets of the same names), and what they share with the harness: traffic (the one traffic
+generator) and waiting (the one readiness wait), standard library only, since e2e runs them
+on the host. They use the app and the base, never the container's start-up code.
 """

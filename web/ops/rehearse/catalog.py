@@ -1,4 +1,4 @@
-"""The tables, read from PostgreSQL's catalog (public schema, alembic_version aside): their
+"""The tables, read from PostgreSQL's catalog (public schema, Alembic's own two aside): their
 columns and keys, values planned for each column from its type (no per-model code), the
 fill, and what a revision is judged by: each table's file and its rows."""
 
@@ -15,7 +15,7 @@ from web.ops.rehearse import RehearsalError, say
 TABLES_QUERY = """
 SELECT c.oid, c.relname FROM pg_class c
 WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
-  AND NOT c.relispartition AND c.relname <> 'alembic_version'
+  AND NOT c.relispartition AND c.relname NOT IN ('alembic_version', 'alembic_revision_graph')
 ORDER BY c.relname
 """
 COLUMNS_QUERY = """
@@ -39,7 +39,8 @@ WHERE con.conrelid = %s AND con.contype IN ('p', 'f') AND cardinality(con.conkey
 # for a table the rehearsal's own revisions made).
 FILES_QUERY = """
 SELECT relname, relfilenode, greatest(reltuples, 0)::bigint FROM pg_class
-WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'm') AND relname <> 'alembic_version'
+WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'm')
+  AND relname NOT IN ('alembic_version', 'alembic_revision_graph')
 """
 
 

@@ -39,7 +39,7 @@ JOIN pg_stat_activity a ON a.pid = l.pid
 JOIN pg_class c ON c.oid = l.relation
 WHERE a.application_name = %s AND l.locktype = 'relation'
   AND c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
-  AND c.relname <> 'alembic_version'
+  AND c.relname NOT IN ('alembic_version', 'alembic_revision_graph')
 """
 WAITING_QUERY = """
 SELECT application_name, left(query, 120),
@@ -53,11 +53,12 @@ HELD_QUERY = """
 SELECT c.relname, l.mode FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
 WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted
   AND c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
-  AND c.relname <> 'alembic_version'
+  AND c.relname NOT IN ('alembic_version', 'alembic_revision_graph')
 """
 READ_QUERY = """
 SELECT relname FROM pg_stat_xact_user_tables
-WHERE schemaname = 'public' AND seq_scan > 0 AND relname <> 'alembic_version'
+WHERE schemaname = 'public' AND seq_scan > 0
+  AND relname NOT IN ('alembic_version', 'alembic_revision_graph')
 """
 # A bound, not a budget: no rehearsal runs this long.
 LIMIT_SECONDS = 24 * 3600
