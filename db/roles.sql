@@ -9,10 +9,16 @@
 \set ON_ERROR_STOP on
 \set owner_password `cat /run/secrets/db_owner_password`
 \set runtime_password `cat /run/secrets/db_password`
+\set postgres_password `cat /run/secrets/postgres_password`
 -- Connections kept from app_runtime for the owner (migrations, start-up, backups, psql), on
 -- top of the superusers' reserve: DB_RESERVED_CONNECTIONS's default (tests/unit checks it).
 \set owner_room 5
 
+-- The bootstrap superuser the backup service (pgBackRest) logs in as. A database made by
+-- the single-role layout has `app` in its place: `postgres` is created beside it.
+SELECT format('CREATE ROLE postgres SUPERUSER LOGIN PASSWORD %L', :'postgres_password')
+WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'postgres')
+\gexec
 SELECT 'CREATE ROLE app_owner' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'app_owner')
 \gexec
 SELECT 'CREATE ROLE app_runtime' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'app_runtime')

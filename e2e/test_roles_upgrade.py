@@ -74,5 +74,9 @@ def test_a_single_role_database_is_upgraded_to_roles_by_job(stack: Stack) -> Non
         assert as_app(stack, database) == "app_owner"
         # initdb's superuser keeps its name, its password and SUPERUSER: nothing logs in as it.
         assert as_app(stack, "SELECT rolsuper FROM pg_roles WHERE rolname = 'app'") == "t"
+        # The backup service's role is there, and a backup is taken with it.
+        assert as_app(stack, "SELECT rolsuper FROM pg_roles WHERE rolname = 'postgres'") == "t"
+        backup = run_make(f"COMPOSE={compose}", "backup", env=stack.env)
+        assert backup.returncode == 0, backup.stdout + backup.stderr
     finally:
         stack.fresh()  # the suite's own stack again, on a new volume, for the modules after

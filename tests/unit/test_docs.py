@@ -27,6 +27,7 @@ NOT_VARIABLES = {
     "LISTEN": "SQL",
     "VALIDATE": "SQL",
     "CONCURRENTLY": "SQL",
+    "USAGE": "SQL (a privilege)",
     "INVALID": "an index's state in PostgreSQL",
     "INFO": "a log level, a value of LOG_LEVEL",
     "SIGKILL": "a signal",
