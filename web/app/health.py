@@ -10,6 +10,9 @@ that the code just before them keeps working (expand/contract, see README).
 A database at a revision this code does not know is "ahead": an image rolled
 back onto it is refused at start-up instead (web/container/startup.py), never served.
 Behind (or empty) is not ready: this code's tables may not exist yet.
+
+Post-deploy revisions (alembic_version_post) do not count: they run after the rollout. The
+answer says how many of this code's are still to apply (post_deploy_pending).
 """
 
 from flask import Blueprint, current_app, jsonify
@@ -18,7 +21,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from web.app.db import db
 from web.app.reads import retry_if_disconnected
-from web.base.revisions import code_revisions, database_revisions
+from web.base.paths import POST_DEPLOY_DIR
+from web.base.revisions import (
+    POST_VERSION_TABLE,
+    code_graph,
+    code_revisions,
+    database_revisions,
+    pending,
+)
 
 bp = Blueprint("health", __name__)
 
@@ -29,16 +39,22 @@ def healthz() -> ResponseReturnValue:
 
 
 @retry_if_disconnected
-def current_revisions() -> tuple[str, ...]:
+def current_revisions() -> tuple[tuple[str, ...], int]:
+    """(the database's deploy-time revisions, how many post-deploy ones it lacks)."""
     with db.engines["reads"].connect() as connection:
-        return database_revisions(lambda sql: connection.exec_driver_sql(sql).fetchall())
+
+        def query(sql: str) -> list[tuple]:
+            return connection.exec_driver_sql(sql).fetchall()
+
+        post = database_revisions(query, POST_VERSION_TABLE)
+        return database_revisions(query), len(pending(code_graph(POST_DEPLOY_DIR), post))
 
 
 @bp.get("/readyz")
 def readyz() -> ResponseReturnValue:
     known, heads = code_revisions()
     try:
-        current = current_revisions()
+        current, post_pending = current_revisions()
     except SQLAlchemyError as exc:
         cause = getattr(exc, "orig", None) or exc
         # Named, since requests may reach PostgreSQL through PgBouncer: which one is away?
@@ -46,10 +62,11 @@ def readyz() -> ResponseReturnValue:
         reason = f"database unreachable ({where.host}:{where.port}): {str(cause).splitlines()[0]}"
         return jsonify(status="unavailable", reason=reason), 503
     revision = ", ".join(current) or "none"
+    facts = {"revision": revision, "post_deploy_pending": post_pending}
     if current == heads:
-        return jsonify(status="ready", revision=revision)
+        return jsonify(status="ready", **facts)
     if current and not set(current) & known:
         note = f"database is at revision {revision}, ahead of this code's {', '.join(heads)}"
-        return jsonify(status="ready", revision=revision, note=note)
+        return jsonify(status="ready", note=note, **facts)
     reason = f"database is at revision {revision}, the code expects {', '.join(heads)}"
-    return jsonify(status="unavailable", reason=reason), 503
+    return jsonify(status="unavailable", reason=reason, **facts), 503
