@@ -3,7 +3,8 @@
 .DEFAULT_GOAL := help
 .PHONY: help build up down logs shell psql revision migrate downgrade history current heads \
         check sql backfill test test-unit lint lock lock-check fmt e2e bench deploy undeploy ps backup restore \
-        lint-migrations e2e-swarm remove-sample lint-deploy compat rehearse
+        lint-migrations e2e-swarm remove-sample lint-deploy compat rehearse upgrade post-migrate \
+        e2e-long-index
 
 COMPOSE ?= docker compose
 DEV      = $(COMPOSE) -f docker-compose.yml -f compose.dev.yml
@@ -12,6 +13,8 @@ TOOLS    = $(COMPOSE) run --rm --user "$$(id -u):$$(id -g)" tools
 # The same, without starting the database: for what needs none.
 OFFLINE  = $(COMPOSE) run --rm --no-deps --user "$$(id -u):$$(id -g)" tools
 ALEMBIC  = $(TOOLS) alembic
+# post=1: the post-deploy revisions' environment (alembic.ini's [post] section).
+ENV      = $(if $(post),-n post)
 # The image `make build` makes: compose names it after the project (<folder>-web:latest).
 WEB_IMAGE ?= $(shell $(COMPOSE) config --images 2>/dev/null | grep -e '-web:')
 PGBOUNCER_IMAGE ?= $(shell $(COMPOSE) config --images 2>/dev/null | grep -e '-pgbouncer:')
@@ -46,34 +49,43 @@ shell: ## a shell in the running web container
 psql: ## psql in the database
 	$(COMPOSE) exec db psql -U app app
 
-revision: ## autogenerate a migration from the models: make revision msg="add due date" [empty=1]
+revision: ## autogenerate a migration from the models: make revision msg="add due date" [empty=1] [post=1: post-deploy]
 	@test -n "$(msg)" || { echo 'error: say what changed: make revision msg="add due date"' >&2; exit 2; }
-	$(ALEMBIC) revision $(if $(empty),,--autogenerate) -m "$(msg)"
+	$(ALEMBIC) $(ENV) revision $(if $(empty),,--autogenerate) -m "$(msg)"
 
-migrate: ## apply the migrations up to head
-	$(ALEMBIC) upgrade head
+migrate: ## apply the migrations up to head: the deploy-time ones, then the post-deploy ones
+	$(TOOLS) sh -c 'alembic upgrade head && alembic -n post upgrade head'
 
-downgrade: ## roll back one migration (or to a revision: make downgrade rev=<id>)
-	$(ALEMBIC) downgrade $(or $(rev),-1)
+downgrade: ## roll back one migration (or to a revision: make downgrade rev=<id>) [post=1]
+	$(ALEMBIC) $(ENV) downgrade $(or $(rev),-1)
 
-history: ## list the migrations
-	$(ALEMBIC) history --indicate-current
+history: ## list the migrations, deploy-time then post-deploy
+	$(TOOLS) sh -c 'alembic history --indicate-current && echo "post-deploy:" && alembic -n post history --indicate-current'
 
-current: ## show the database's revision
-	$(ALEMBIC) current
+current: ## show the database's revisions, deploy-time then post-deploy
+	$(TOOLS) sh -c 'alembic current && alembic -n post current'
 
-heads: ## show the migrations' head(s)
-	$(ALEMBIC) heads
+heads: ## show the migrations' head(s), deploy-time then post-deploy
+	$(TOOLS) sh -c 'alembic heads && alembic -n post heads'
 
-check: ## fail when the models and the migrations differ
-	$(ALEMBIC) check
+check: ## fail when the models and the migrations (both kinds) differ
+	$(TOOLS) sh -c 'alembic check && alembic -n post check'
 
-sql: ## print the SQL an upgrade would run, for review (make sql range=<from>:<to>)
-	$(ALEMBIC) upgrade $(or $(range),head) --sql
+sql: ## print the SQL an upgrade would run, for review (make sql range=<from>:<to>) [post=1]
+	$(ALEMBIC) $(ENV) upgrade $(or $(range),head) --sql
 
 # scripts/compat.sh says what it builds, starts and checks, on a throwaway project of its own.
 compat: ## the code of a git ref (default: the merge base with main) against the working tree's revisions: make compat against=v1.2.0
 	sh scripts/compat.sh "$(against)"
+
+# One host, no gap: with the proxy overlay, a new web container beside the old one, traffic
+# moved at the proxy once it is ready, the old one drained and removed (web/ops/upgrade.py).
+upgrade: ## build and roll the running compose stack onto the working tree's code (build=0: the tagged image)
+	python3 -m web.ops.upgrade $(if $(filter 0,$(build)),--no-build)
+
+# Once every running web container's image holds them (web/ops/post_migrate.py).
+post-migrate: ## apply the post-deploy revisions on the compose stack [wait=SECONDS for older replicas to go]
+	python3 -m web.ops.post_migrate --wait "$(or $(wait),0)"
 
 # After the deploy, never on start: walks a table in short batches, resuming where a killed
 # run stopped (web/ops/backfill.py). Without a name, it lists the backfills.
@@ -146,6 +158,11 @@ e2e: $(VENV)/.installed ## fault-injection, backup and swarm suites against the 
 e2e-swarm: $(VENV)/.installed ## only the swarm rolling-update test (joins and leaves a swarm)
 	$(VENV)/bin/pytest -c e2e/pytest.ini e2e/test_swarm.py $(args)
 
+# CI builds a post-deploy index for a shorter time, past a shortened healthcheck window.
+e2e-long-index: $(VENV)/.installed ## the post-deploy index build of 3 minutes on swarm, at full size
+	E2E_INDEX_SECONDS=180 E2E_START_PERIOD=90s $(VENV)/bin/pytest -c e2e/pytest.ini \
+		e2e/test_swarm_post_deploy.py $(args)
+
 BENCH_IMAGE = $(subst -web:,-bench:,$(WEB_IMAGE))
 
 bench: $(VENV)/.installed ## measure start-up, throughput, image size, memory, a swarm rollout (short=1: quick)
@@ -158,7 +175,7 @@ bench: $(VENV)/.installed ## measure start-up, throughput, image size, memory, a
 # --- Docker Swarm (deploy/stack.yml) -----------------------------------------------------
 STACK ?= app
 
-deploy: ## deploy the swarm stack, or roll out a new image: make deploy WEB_IMAGE=repo/web:v2
+deploy: ## deploy the swarm stack (or roll out a new image: WEB_IMAGE=repo/web:v2), then the post-deploy revisions
 	STACK_NAME=$(STACK) WEB_IMAGE=$(WEB_IMAGE) PGBOUNCER_IMAGE=$(PGBOUNCER_IMAGE) sh deploy/deploy.sh
 
 undeploy: ## remove the swarm stack (its database volume and secrets are kept)

@@ -83,8 +83,12 @@ def sh(*args: str, check: bool = True, timeout: float = 300, **kwargs) -> str:
     return result.stdout.strip()
 
 
-def deploy(tag: str) -> None:
-    env = {
+# make deploy, as the tests run it: `docker stack deploy`, then the post-deploy revisions.
+DEPLOY = ("sh", "deploy/deploy.sh", "--resolve-image", "never", "--detach=true")
+
+
+def deploy_env(tag: str) -> dict[str, str]:
+    return {
         **os.environ,
         "STACK_NAME": STACK,
         "WEB_IMAGE": f"{IMAGE}:{tag}",
@@ -92,7 +96,12 @@ def deploy(tag: str) -> None:
         "HTTP_PORT": "18090",
         "HTTPS_PORT": "18093",
     }
-    sh("sh", "deploy/deploy.sh", "--resolve-image", "never", "--detach=true", cwd=ROOT, env=env)
+
+
+def deploy(tag: str, check: bool = True) -> None:
+    """make deploy of `tag`; it returns once the rollout has settled (and fails, unless not
+    `check`, when the update was rolled back)."""
+    sh(*DEPLOY, cwd=ROOT, env=deploy_env(tag), check=check)
 
 
 # A python one-off in the tools image, on the stack's network: `python -c SCRIPT ARGS...`.
@@ -157,11 +166,12 @@ def running_images() -> list[str]:
     ).splitlines()
 
 
-def release(base: str, tag: str, folder: Path, files: dict[str, str]) -> None:
+def release(base: str, tag: str, folder: Path, files: dict[str, str], extra: str = "") -> None:
     """A new image `tag` built from `base`, with `folder`'s files copied to where `files`
-    says (file name -> path in the image), as a release would add them."""
+    says (file name -> path in the image), as a release would add them; `extra`: more
+    Dockerfile lines (ENV ...)."""
     copies = "".join(f"COPY {name} {target}\n" for name, target in files.items())
-    (folder / "Dockerfile").write_text(f"FROM {base}\n{copies}")
+    (folder / "Dockerfile").write_text(f"FROM {base}\n{copies}{extra}")
     sh("docker", "build", "-q", "-t", f"{IMAGE}:{tag}", str(folder))
 
 
@@ -232,7 +242,7 @@ def roll_out(tag: str) -> dict:
     (reads, writes, failures) and the update's seconds, from `docker stack deploy` on."""
     with Traffic() as traffic:
         started = time.monotonic()
-        deploy(tag)
+        deploy(tag, check=False)  # a rolled-back update fails make deploy; the caller judges
         wait_until(lambda: update_state() in SETTLED, f"{tag} rollout", timeout=300, interval=0.25)
         seconds = time.monotonic() - started
         time.sleep(3)

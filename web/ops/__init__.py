@@ -5,5 +5,11 @@
     lint_migrations  make lint-migrations: squawk on each revision's SQL
     remove_sample    make remove-sample
 
+and on the host (python3, standard library only), driving Docker:
+
+    upgrade          make upgrade: one host, the new release with no gap
+    post_migrate     make post-migrate, make deploy: post-deploy revisions after the rollout
+    orchestrator     what those two read from Docker
+
 They use the app and the base, never the container's start-up code.
 """
