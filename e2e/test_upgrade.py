@@ -1,7 +1,7 @@
 """make upgrade on one host, and make post-migrate (web/ops/upgrade.py, web/ops/post_migrate.py).
 
 Without the proxy, make upgrade says it recreates web, with a gap. Behind Caddy (the suite's
-stack with compose.proxy.yml, harness/upgrade.py), under steady reads and writes over HTTPS:
+stack with compose.proxy.yml, harness/proxy.py), under steady reads and writes over HTTPS:
 an image with a new revision replaces the running one with no failed request, every request
 answered by the old container or the new one; an image whose migration fails leaves the old
 one serving, still with no failed request, and the command fails with the reason. Last, a
@@ -15,18 +15,9 @@ from collections.abc import Iterator
 import pytest
 
 from harness.compose import BASE, Stack, head_revision, readable_folder
+from harness.proxy import behind_the_proxy, caddy_ca
 from harness.revisions import PROBE_REVISION
-from harness.upgrade import (
-    IMAGE,
-    Logs,
-    Traffic,
-    behind_the_proxy,
-    caddy_ca,
-    make,
-    release,
-    upgrade,
-    web_containers,
-)
+from harness.upgrade import IMAGE, Logs, Traffic, make, release, upgrade, web_containers
 from harness.waiting import answers
 
 V2 = {"upgradev2": (PROBE_REVISION, 'op.execute("ALTER TABLE probe_items ADD COLUMN legacy text")')}
