@@ -109,8 +109,9 @@ def include_name(name: str | None, type_: str, parent_names: dict) -> bool:
 
 
 class Clock:
-    """When the run started and the last revision ended, and the start-up step's deadline
-    (config.attributes["deadline"], a time.monotonic() value: web/container/startup.py)."""
+    """When the last revision ended (or the run began), and whether the start-up step's
+    deadline has passed (config.attributes["deadline"], a time.monotonic() value set by
+    web/container/startup.py)."""
 
     def __init__(self) -> None:
         self.last = time.monotonic()

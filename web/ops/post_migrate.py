@@ -51,9 +51,10 @@ def plan(code: dict, running: dict[str, dict], where: dict[str, list[str]]) -> s
     nothing may run; says what waits, and for which replicas."""
     heads, lacking = runnable(code, running)
     for image, missing in lacking.items():
+        short = image[:19] if image.startswith("sha256:") else image
         say(
             TOOL,
-            f"waiting: {', '.join(where[image])} run(s) {image[:19]}, which lacks post-deploy "
+            f"waiting: {', '.join(where[image])} run(s) {short}, which lacks post-deploy "
             f"revision(s) {', '.join(missing)}; they wait until it is gone",
         )
     if not lacking:

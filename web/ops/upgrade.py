@@ -57,7 +57,7 @@ def ready(container: dict) -> bool:
     interval. An error once it has stopped or restarted: its start-up step failed."""
     now = inspect(container["Id"])[0]
     if now["State"]["Status"] != "running" or now["RestartCount"]:
-        raise OpsError(f"{name(container)} stopped (exit status {now['State']['ExitCode']})")
+        raise OpsError(f"{name(container)} stopped: its start-up step failed")
     return succeeds("docker", "exec", container["Id"], "python", "-m", "web.container.healthcheck")
 
 
