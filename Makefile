@@ -165,12 +165,13 @@ e2e-long-index: $(VENV)/.installed ## the post-deploy index build of 3 minutes o
 
 BENCH_IMAGE = $(subst -web:,-bench:,$(WEB_IMAGE))
 
-bench: $(VENV)/.installed ## measure start-up, throughput, image size, memory, a swarm rollout (short=1: quick)
+bench: $(VENV)/.installed ## measure start-up, throughput, image size, memory, a swarm rollout, make upgrade (short=1: quick)
 	docker build -q -t $(BENCH_IMAGE) $(if $(PYTHON_IMAGE),--build-arg PYTHON_IMAGE=$(PYTHON_IMAGE)) bench
 	docker run --rm --name fabench-driver -v /var/run/docker.sock:/var/run/docker.sock \
 		-v "$(CURDIR):/repo" -e PYTHON_IMAGE -e POSTGRES_IMAGE -e CADDY_IMAGE -e DEBIAN_IMAGE -e BENCH_SHORT=$(short) \
 		-e BENCH_IMAGE=$(BENCH_IMAGE) $(BENCH_IMAGE)
 	BENCH_SHORT=$(short) PYTHONPATH=. $(VENV)/bin/python bench/rollout.py
+	BENCH_SHORT=$(short) PYTHONPATH=. $(VENV)/bin/python bench/upgrade.py
 
 # --- Docker Swarm (deploy/stack.yml) -----------------------------------------------------
 STACK ?= app
