@@ -7,6 +7,7 @@ post-deploy revision may drop what the models no longer have. Revisions of their
 copy of the app.
 """
 
+import re
 import subprocess
 import sys
 import threading
@@ -257,3 +258,68 @@ def test_a_deploy_time_migration_past_its_deadline_is_cancelled_cleanly(
         (0,)
     ]
 
+
+# --- docs/deploying.md's worked change, as written ----------------------------------
+
+
+def doc_files() -> list[tuple[str, str]]:
+    """The code blocks of docs/deploying.md's worked change that name a file, in order."""
+    doc = (ROOT / "docs" / "deploying.md").read_text()
+    section = doc.split("## A change from start to finish", 1)[1]
+    files = []
+    for block in re.findall(r"```python\n(.*?)```", section, re.S):
+        first, _, rest = block.partition("\n")
+        if first.startswith("# migrations/"):
+            files.append((first[2:], rest))
+    return files
+
+
+def body(source: str) -> str:
+    return source.split("def upgrade() -> None:\n", 1)[1]
+
+
+def test_the_worked_change_works_as_written(app_copy: Path, fresh_database: str) -> None:
+    files = doc_files()
+    [expand] = [source for path, source in files if path.startswith("migrations/versions/")]
+    [backfill] = [source for path, source in files if path.startswith("migrations/backfills/")]
+    contract = [(path, source) for path, source in files if "/post_deploy/" in path]
+    assert [path.split("<rev>_", 1)[1] for path, _ in contract] == [
+        "index_tasks_title_key.py",
+        "check_tasks_title_key.py",
+        "tasks_title_key_not_null.py",
+    ]
+    for revision in versions(app_copy).glob("*.py"):  # a `tasks` table of the test's own
+        revision.unlink()
+    release_0 = (
+        'op.execute("CREATE TABLE tasks (id serial PRIMARY KEY, title varchar(200) NOT NULL)")\n'
+        "op.execute(\"INSERT INTO tasks (title) SELECT 'Task ' || i FROM generate_series(1, 3000) i\")"
+    )
+    write_revision(versions(app_copy), "t_tasks", None, release_0)
+    write_revision(versions(app_copy), "t_expand", "t_tasks", body(expand))
+    # 1. Expand, through the start-up step; then rows from both releases' code.
+    started = run_in(
+        app_copy, sys.executable, "-m", "web.container.startup", database=fresh_database
+    )
+    assert started.returncode == 0, started.stderr
+    query(fresh_database, "INSERT INTO tasks (title) VALUES ('Old code')")
+    query(fresh_database, "INSERT INTO tasks (title, title_key) VALUES ('New', 'new')")
+    # 2. Backfill.
+    (app_copy / "migrations" / "backfills" / "tasks_title_key.py").write_text(backfill)
+    filled = run_in(
+        app_copy, sys.executable, "-m", "web.ops.backfill", "tasks_title_key",
+        database=fresh_database, BACKFILL_PAUSE_MS="10",
+    )  # fmt: skip
+    assert filled.returncode == 0, filled.stderr
+    # 3. Contract: the three post-deploy revisions.
+    down = None
+    for n, (_, source) in enumerate(contract):
+        write_revision(post(app_copy), f"t_contract{n}", down, body(source), needs="t_expand")
+        down = f"t_contract{n}"
+    applied = run_alembic(app_copy, "-n", "post", "upgrade", "head", database=fresh_database)
+    assert applied.returncode == 0, applied.stderr
+    not_null = "SELECT attnotnull FROM pg_attribute WHERE attrelid = 'tasks'::regclass AND attname = 'title_key'"
+    assert query(fresh_database, not_null) == [(True,)]
+    index = "SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_tasks_title_key'::regclass"
+    assert query(fresh_database, index) == [(True,)]
+    keys = "SELECT count(*) FROM tasks WHERE title_key = lower(title)"
+    assert query(fresh_database, keys) == [(3002,)]
