@@ -172,7 +172,7 @@ def job_arguments(spec: dict) -> list[str]:
 def job(stack: str, spec: dict, image: str, target: str) -> int:
     """`alembic -n post upgrade target` as a one-off swarm job; its log is shown as it runs."""
     job_name = f"{stack}_post-migrate"
-    if run("docker", "service", "inspect", job_name, check=False):
+    if json.loads(run("docker", "service", "inspect", job_name, check=False) or "[]"):
         states = [
             task["Status"]["State"]
             for task in inspect(*run("docker", "service", "ps", "-q", job_name).split())
