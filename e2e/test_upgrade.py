@@ -130,7 +130,7 @@ def test_an_upgrade_whose_migration_fails_leaves_the_old_one_serving(
     [old] = web_containers(proxied)
     with Traffic(ca) as traffic:
         result = upgrade(proxied, "e2e-upgrade-v3")
-    assert result.returncode == 1
+    assert result.returncode != 0
     assert "error: migration failed: RuntimeError: v3 fails on purpose" in result.stderr
     assert "the old container(s) keep serving, the new removed" in result.stderr
     assert traffic.failures == {}, list(traffic.failures.items())[:20]
@@ -149,7 +149,7 @@ def test_a_post_deploy_revision_waits_for_the_older_code_to_go(proxied: Stack) -
     ).stdout.strip()
     try:
         waiting = make(proxied, "post-migrate", WEB_TAG="e2e-upgrade-v2post")
-        assert waiting.returncode == 1, waiting.stderr
+        assert waiting.returncode != 0, waiting.stderr
         assert "lacks post-deploy revision(s) contractv2" in waiting.stderr
         assert "-web-run-" in waiting.stderr  # the one-off, named
         assert column_exists(proxied, "legacy")
