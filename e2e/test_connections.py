@@ -8,10 +8,8 @@ replicas on a fresh database, with PgBouncer in front, are test_startup_faults.p
 import json
 import os
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -24,7 +22,9 @@ from harness.compose import (
     ROOT,
     Stack,
     create_item,
+    probe_traffic,
     readable_folder,
+    status,
 )
 from harness.wrk import wrk_summary
 
@@ -133,62 +133,28 @@ def test_readyz_names_pgbouncer_when_it_is_down(running: Stack) -> None:
     running.wait_ready(timeout=30)
 
 
-@contextmanager
-def traffic(item_id: int) -> Iterator[list[tuple[float, int | str, float, str]]]:
-    """Reads and creates, one after the other, for the length of the block: (sent, status,
-    seconds, error slug) each."""
-    results: list[tuple[float, int | str, float, str]] = []
-    stop = threading.Event()
-
-    def run() -> None:
-        session, i = requests.Session(), 0
-        deadline = time.monotonic() + 120
-        while not stop.is_set() and time.monotonic() < deadline:
-            i += 1
-            for method, path, body in (
-                ("GET", f"/api/probe/items/{item_id}", None),
-                ("POST", "/api/probe/items", {"name": f"through a restart {time.time_ns()} {i}"}),
-            ):
-                sent = time.monotonic()
-                try:
-                    response = session.request(method, BASE + path, json=body, timeout=10)
-                    status: int | str = response.status_code
-                    slug = response.json().get("error", "") if status >= 400 else ""
-                except requests.RequestException as exc:
-                    status, slug = type(exc).__name__, ""
-                results.append((sent, status, time.monotonic() - sent, slug))
-            time.sleep(0.02)
-
-    worker = threading.Thread(target=run)
-    worker.start()
-    try:
-        yield results
-    finally:
-        stop.set()
-        worker.join(timeout=30)
-
-
 def test_pgbouncer_restart_under_traffic_fails_fast_then_recovers(running: Stack) -> None:
     item = create_item("through a pgbouncer restart")
     started_at = running.container("web")["State"]["StartedAt"]
-    with traffic(item["id"]) as results:
+    with probe_traffic(item["id"]) as traffic:
         time.sleep(2)
         running.compose("stop", "pgbouncer")
         time.sleep(3)  # away long enough to be seen
         running.compose("up", "-d", "--wait", "pgbouncer")
         back = time.monotonic()
         time.sleep(8)
-    statuses = {status for _, status, _, _ in results}
+    results = traffic.stop()
+    statuses = {status(r) for r in results}
     assert statuses <= {200, 201, 503}, statuses
     assert 503 in statuses, "the outage was not observed"
-    assert {slug for _, status, _, slug in results if status == 503} == {"database_unavailable"}
+    assert {r.outcome[1] for r in results if status(r) == 503} == {"database_unavailable"}
     # A request tries at most twice (its pooled connection, then a new one), each attempt
     # bounded by DB_CONNECT_TIMEOUT (3 s): one that began as PgBouncer stopped may spend
     # one timeout on it, then succeed or fail on the second. Nothing waits longer.
-    slowest = max(results, key=lambda result: result[2])
-    assert slowest[2] < 2 * 3 + 1, f"a request hung while PgBouncer was away: {slowest}"
+    slowest = max(results, key=lambda r: r.seconds)
+    assert slowest.seconds < 2 * 3 + 1, f"a request hung while PgBouncer was away: {slowest}"
     # Within 5 s of PgBouncer being healthy again, every request succeeds.
-    after = [status for sent, status, _, _ in results if sent > back + 5]
+    after = [status(r) for r in results if r.start > back + 5]
     assert after and set(after) <= {200, 201}, after
     assert running.container("web")["State"]["StartedAt"] == started_at
     assert running.container("web")["RestartCount"] == 0

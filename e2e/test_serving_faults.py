@@ -6,7 +6,7 @@ import time
 
 import requests
 
-from harness.compose import BASE, Stack, create_item
+from harness.compose import BASE, Stack, create_item, probe_traffic, status
 from harness.waiting import wait_until
 
 
@@ -14,46 +14,25 @@ def test_database_restart_under_traffic_fails_fast_then_recovers(running: Stack)
     item = create_item("steady")
     started_at = running.container("web")["State"]["StartedAt"]
     db_started_at = running.container("db")["State"]["StartedAt"]
-    results: list[tuple[float, int | str, float]] = []
-    stop = threading.Event()
-
-    def traffic() -> None:
-        session = requests.Session()
-        deadline = time.monotonic() + 90
-        while not stop.is_set() and time.monotonic() < deadline:
-            sent = time.monotonic()
-            try:
-                response = session.get(f"{BASE}/api/probe/items/{item['id']}", timeout=10)
-                outcome: int | str = response.status_code
-                if response.status_code == 503:
-                    assert response.json()["error"] == "database_unavailable"
-            except requests.RequestException as exc:
-                outcome = type(exc).__name__
-            results.append((sent, outcome, time.monotonic() - sent))
-            time.sleep(0.02)
-
-    worker = threading.Thread(target=traffic)
-    worker.start()
-    try:
+    with probe_traffic(item["id"], writes=False, limit=90) as traffic:
         time.sleep(2)
         running.compose("restart", "db")
         running.compose("up", "-d", "--wait", "db")
         back = time.monotonic()
         time.sleep(8)
-    finally:
-        stop.set()
-        worker.join(timeout=30)
+    results = traffic.stop()
 
-    outcomes = {outcome for _, outcome, _ in results}
+    outcomes = {status(r) for r in results}
     assert outcomes <= {200, 503}, outcomes
+    assert {r.outcome[1] for r in results if status(r) == 503} <= {"database_unavailable"}
     # PgBouncer queues a request while the database restarts, so a short outage may show
     # as requests that waited rather than as 503s: that the database did restart is read
     # from its container.
     assert running.container("db")["State"]["StartedAt"] != db_started_at, "no restart"
-    slowest = max(took for _, _, took in results)
+    slowest = max(r.seconds for r in results)
     assert slowest < 5, f"a request hung for {slowest:.1f}s during the outage"
     # Within 3 s of the database being healthy again, every request succeeds.
-    after = [outcome for sent, outcome, _ in results if sent > back + 3]
+    after = [status(r) for r in results if r.start > back + 3]
     assert after and set(after) == {200}, after
     # Every worker recovered, not only the one the steady session happened to reach:
     # new connections land on any of them.

@@ -13,6 +13,8 @@ import json
 import os
 import subprocess
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import requests
@@ -20,6 +22,7 @@ import requests
 from harness.revisions import PROBE_MODULE, write_probe_revision
 from harness.waiting import wait_ready
 from web.base.revisions import code_revisions
+from web.ops.traffic import Request, Traffic
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = os.environ.get("E2E_PROJECT", "fae2e")
@@ -193,3 +196,32 @@ def item_names() -> list[str]:
         if after is None:
             return names
     raise AssertionError("pagination did not end")
+
+
+def probe_traffic(item_id: int, *, writes: bool = True, limit: float = 120) -> Traffic:
+    """Steady reads of a probe item, and creates, through the stack's port, for the length of
+    a `with` block: a request's outcome is (status, the error slug of a 4xx or 5xx)."""
+
+    def sender(method: str, path: str, body: Callable[[], dict] | None) -> Callable[[], tuple]:
+        session = requests.Session()  # one per sender: a session is not shared between threads
+
+        def send() -> tuple[int, str]:
+            response = session.request(
+                method, BASE + path, json=body() if body else None, timeout=10
+            )
+            slug = response.json().get("error", "") if response.status_code >= 400 else ""
+            return response.status_code, slug
+
+        return send
+
+    senders = {"read": sender("GET", f"/api/probe/items/{item_id}", None)}
+    if writes:
+        senders["create"] = sender(
+            "POST", "/api/probe/items", lambda: {"name": f"steady {time.time_ns()}"}
+        )
+    return Traffic(senders, rate=25, limit=limit, describe=lambda exc: type(exc).__name__)
+
+
+def status(request: Request) -> int | str:
+    """A request's HTTP status, or the type of the exception it ended in."""
+    return request.outcome[0] if request.error is None else request.error

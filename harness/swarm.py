@@ -2,7 +2,8 @@
 
 v1 is the image this project's compose built, plus the probe resource and its
 table's revision (harness/probe_resource.py), as a release would add a resource.
-Steady reads and writes run from a container on the stack's network. It reaches
+Steady reads and writes run from a container on the stack's network
+(harness/on_stack.py). It reaches
 the replicas through `tasks.web`, the service's DNS entry that lists every task,
 as a load balancer in front of the stack would: this engine's virtual IPs (IPVS),
 and so the ingress mesh, do not answer here. `swarm()` tears everything down at
@@ -36,43 +37,6 @@ WEB = f"{STACK}_web"
 IMAGE = image("web").split(":")[0]
 TOOLS = image("tools")
 
-# Runs in a container on the stack's network until its stdin closes; prints a JSON summary.
-TRAFFIC = r"""
-import json, sys, threading, time
-import requests
-base, tag = sys.argv[1], sys.argv[2]
-stop = threading.Event()
-threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
-summary = {"reads": 0, "writes": 0, "failures": []}
-session, deadline, i = requests.Session(), time.monotonic() + 900, 0
-while not stop.is_set() and time.monotonic() < deadline:
-    i += 1
-    for method, path, body, ok, kind in (
-        ("GET", "/api/probe/items/1", None, 200, "reads"),
-        ("POST", "/api/probe/items", {"name": f"{tag}-{i}"}, 201, "writes"),
-    ):
-        try:
-            status = session.request(method, base + path, json=body, timeout=10).status_code
-        except requests.RequestException as exc:
-            status = type(exc).__name__
-        if status == ok:
-            summary[kind] += 1
-        else:
-            summary["failures"].append(f"{method} {path}: {status}")
-    time.sleep(0.05)
-print(json.dumps(summary))
-"""
-
-# One look, from a container on the stack's network: exits 0 if six /readyz in a row answer 200.
-ALL_READY = r"""
-import sys, requests
-try:
-    ok = all(requests.get("http://tasks.web:8000/readyz", timeout=3).status_code == 200 for _ in range(6))
-except requests.RequestException:
-    ok = False
-sys.exit(0 if ok else 1)
-"""
-
 
 def sh(*args: str, check: bool = True, timeout: float = 300, **kwargs) -> str:
     result = subprocess.run(
@@ -104,27 +68,15 @@ def deploy(tag: str, check: bool = True) -> None:
     sh(*DEPLOY, cwd=ROOT, env=deploy_env(tag), check=check)
 
 
-# A python one-off in the tools image, on the stack's network: `python -c SCRIPT ARGS...`.
-ON_NETWORK = (
-    "docker",
-    "run",
-    "--rm",
-    "-i",
-    "--network",
-    NETWORK,
-    "--entrypoint",
-    "python",
-    TOOLS,
-    "-c",
+# harness/on_stack.py in the tools image, on the stack's network.
+ON_STACK = (
+    *("docker", "run", "--rm", "-i", "--network", NETWORK),
+    *("--entrypoint", "python", TOOLS, "-m", "harness.on_stack"),
 )
 
 
-def on_network(script: str, *args: str, stdin: str = "", timeout: float = 180) -> str:
-    return sh(*ON_NETWORK, script, *args, input=stdin, timeout=timeout)
-
-
 def all_ready() -> bool:
-    result = subprocess.run([*ON_NETWORK, ALL_READY], capture_output=True, timeout=60, check=False)
+    result = subprocess.run([*ON_STACK, "ready"], capture_output=True, timeout=60, check=False)
     return result.returncode == 0
 
 
@@ -194,7 +146,7 @@ class Traffic:
 
     def __enter__(self) -> "Traffic":
         self.process = subprocess.Popen(
-            [*ON_NETWORK, TRAFFIC, "http://tasks.web:8000", f"traffic-{time.time_ns()}"],
+            [*ON_STACK, "traffic", "http://tasks.web:8000", f"traffic-{time.time_ns()}"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -226,12 +178,7 @@ def deploy_and_wait(tag: str) -> None:
 
 def create_items(*names: str) -> None:
     """Probe items, through a replica (Traffic reads item 1: create one first)."""
-    on_network(
-        "import requests, sys\nfor name in sys.argv[1:]:\n"
-        "    r = requests.post('http://tasks.web:8000/api/probe/items', json={'name': name}, timeout=10)\n"
-        "    assert r.status_code == 201, r.text\n",
-        *names,
-    )
+    sh(*ON_STACK, "create", *names, timeout=180)
 
 
 SETTLED = ("completed", "rollback_completed", "paused")

@@ -1,8 +1,9 @@
 #!/bin/sh
-# make rehearse [rows=N] [file=<backup>] [against=<git ref>] [max_wait=MS] [max_failed=N]:
-# apply the pending revisions under traffic on a throwaway stack and report what each one
-# did to that traffic (web/ops/rehearse.py does the work). The stack is a compose project
-# of its own, with its own volume, removed at the end, also on failure or Ctrl-C.
+# make rehearse [rows=N] [prod_rows=N] [file=<backup>] [against=<git ref>] [max_wait=MS]
+# [max_failed=N]: apply the pending revisions under traffic on a throwaway stack and report
+# what each one did to that traffic and its tables (web/ops/rehearse/ does the work). The
+# stack is a compose project of its own, with its own volume, removed at the end, also on
+# failure or Ctrl-C.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -46,4 +47,5 @@ if [ -n "${file:-}" ]; then
 fi
 # Not exec: the trap removes the stack when the driver ends.
 stack run --rm --no-deps --name "$driver" --user "$(id -u):$(id -g)" tools python -m web.ops.rehearse "$base" \
-    ${rows:+--rows="$rows"} ${max_wait:+--max-wait-ms="$max_wait"} ${max_failed:+--max-failed="$max_failed"}
+    ${rows:+--rows="$rows"} ${prod_rows:+--prod-rows="$prod_rows"} \
+    ${max_wait:+--max-wait-ms="$max_wait"} ${max_failed:+--max-failed="$max_failed"}
