@@ -103,9 +103,9 @@ lint-migrations: ## squawk on the SQL of migrations not on main (since=<git ref>
 		git ls-files --others --exclude-standard migrations/versions)"; \
 	$(OFFLINE) python -m web.ops.lint_migrations $(if $(all),--all,$$files)
 
-rehearse: ## the pending migrations under traffic, on a throwaway copy: make rehearse [rows=N] [prod_rows=N] [file=<backup>] [against=<git ref>]
+rehearse: ## the pending migrations under traffic, on a throwaway copy: make rehearse [rows=N] [prod_rows=N] [file=<backup>] [against=<git ref>] [start_budget=S]
 	rows="$(rows)" prod_rows="$(prod_rows)" file="$(file)" against="$(against)" max_wait="$(max_wait)" \
-		max_failed="$(max_failed)" sh scripts/rehearse.sh
+		max_failed="$(max_failed)" start_budget="$(start_budget)" sh scripts/rehearse.sh
 
 lint: ## ruff (lint and format check), the layers' import contracts, and hadolint
 	$(OFFLINE) sh -c 'ruff check . && ruff format --check . && lint-imports --no-cache && hadolint Dockerfile bench/Dockerfile pgbouncer/Dockerfile'
