@@ -161,7 +161,7 @@ e2e-swarm: $(VENV)/.installed ## only the swarm rolling-update test (joins and l
 # CI builds a post-deploy index for a shorter time, past a shortened healthcheck window.
 e2e-long-index: $(VENV)/.installed ## the post-deploy index build of 3 minutes on swarm, at full size
 	E2E_INDEX_SECONDS=180 E2E_START_PERIOD=90s $(VENV)/bin/pytest -c e2e/pytest.ini \
-		e2e/test_swarm_post_deploy.py $(args)
+		e2e/test_swarm.py $(args)
 
 BENCH_IMAGE = $(subst -web:,-bench:,$(WEB_IMAGE))
 

@@ -230,7 +230,7 @@ def swarm() -> Iterator[None]:
             sh("docker", "network", "rm", NETWORK, check=False)
             sh("docker", "volume", "rm", f"{STACK}_db-data", check=False)
             sh("docker", "secret", "rm", f"{STACK}_db_password", f"{STACK}_secret_key", check=False)
-            tags = [f"{IMAGE}:swarm-v{n}" for n in (1, 2, 3)]
+            tags = [f"{IMAGE}:swarm-v{n}" for n in range(1, 6)]
             sh("docker", "image", "rm", *tags, check=False)
             if created:
                 sh("docker", "swarm", "leave", "--force", check=False)
