@@ -80,11 +80,15 @@ def compat_with_revision(repo: Path, upgrade: str) -> subprocess.CompletedProces
         revision.unlink()
 
 
-def assert_names_the_failure(result: subprocess.CompletedProcess, error: str) -> None:
-    """Failed, naming the operation, its status and the old code's error for it."""
+def assert_names_the_failure(
+    result: subprocess.CompletedProcess,
+    error: str,
+    broken: str = "the working tree's revisions break the code of",
+) -> None:
+    """Failed, saying what `broken`, naming the operation, its status and the code's error."""
     out = result.stdout
     assert result.returncode != 0, out
-    assert "the working tree's revisions break the code of" in out, out
+    assert broken in out, out
     assert "  POST /api/probe/items -> 500 (Server error)" in out, out
     errors = [
         line for line in out.splitlines() if line.startswith("  POST /api/probe/items -> 500: ")
@@ -149,14 +153,12 @@ def test_a_post_deploy_drop_of_a_column_the_new_code_reads_fails(repo: Path) -> 
         result = make_compat(repo, "against=HEAD")
     finally:
         revision.unlink()
-    out = result.stdout
-    assert result.returncode != 0, out
-    assert "compat: ok: the code of HEAD works" in out, out
-    assert "the post-deploy revisions break the working tree's code" in out, out
-    errors = [
-        line for line in out.splitlines() if line.startswith("  POST /api/probe/items -> 500: ")
-    ]
-    assert any("column probe_items.created_at does not exist" in line for line in errors), out
+    assert "compat: ok: the code of HEAD works" in result.stdout, result.stdout
+    assert_names_the_failure(
+        result,
+        "column probe_items.created_at does not exist",
+        "the post-deploy revisions break the working tree's code",
+    )
 
 
 def test_no_revision_since_the_ref_passes_at_once(repo: Path) -> None:
