@@ -153,7 +153,7 @@ def test_a_post_deploy_drop_of_a_column_the_new_code_reads_fails(repo: Path) -> 
         result = make_compat(repo, "against=HEAD")
     finally:
         revision.unlink()
-    assert "compat: ok: the code of HEAD works" in result.stdout, result.stdout
+    assert "compat: ok: the code of HEAD (" in result.stdout, result.stdout
     assert_names_the_failure(
         result,
         "column probe_items.created_at does not exist",
