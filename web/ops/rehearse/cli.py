@@ -168,7 +168,7 @@ def rehearse(args: argparse.Namespace) -> int:
         # migrations/env.py migrates on a connection of this engine (Alembic's
         # connection-sharing recipe), named so that the sampler finds its locks.
         engine = migration_engine(settings, application_name=MIGRATION_APP)
-        config, post = Config(str(ALEMBIC_INI)), Config(str(ALEMBIC_INI), POST_SECTION)
+        config, post = Config(str(ALEMBIC_INI)), Config(str(ALEMBIC_INI), ini_section=POST_SECTION)
         config.attributes["connection"] = post.attributes["connection"] = engine
         if args.restored:
             query("ANALYZE")  # pg_restore leaves the planner without statistics
