@@ -42,8 +42,8 @@ WAIT = "compose: how long to wait for replicas of older code to go (default 0)"
 # Swarm: how long to wait for the rollout to converge, and for the job to finish.
 CONVERGE_SECONDS = 900
 JOB_SECONDS = 6 * 3600
-# Task states a job's task does not leave.
-ENDED = ("complete", "failed", "rejected", "shutdown", "orphaned")
+# Task states a task does not leave: its container is gone or never ran.
+ENDED = ("complete", "failed", "rejected", "shutdown", "orphaned", "remove")
 
 
 def plan(code: dict, running: dict[str, dict], where: dict[str, list[str]]) -> str | None:
@@ -106,14 +106,16 @@ def inspect_service(service: str) -> dict:
     return json.loads(run("docker", "service", "inspect", service))[0]
 
 
-def running_tasks(service: str) -> list[dict]:
-    ids = run("docker", "service", "ps", "-q", "--filter", "desired-state=running", service)
-    return inspect(*ids.split())
+def live_tasks(service: str) -> list[dict]:
+    """The service's tasks whose container may still run, whatever their desired state: a
+    replaced replica is told to shut down before it has stopped (it drains first)."""
+    tasks = inspect(*run("docker", "service", "ps", "-q", service).split())
+    return [task for task in tasks if task["Status"]["State"] not in ENDED]
 
 
 def converge(service: str, deployed: str) -> str:
-    """Wait until the rollout of image `deployed` has settled: every task running the
-    service's image, healthy. Then "completed", or how it ended otherwise ("rollback_completed"
+    """Wait until the rollout of image `deployed` has settled: every live task running the
+    service's image, healthy, and no replica of another image still stopping. Then "completed", or how it ended otherwise ("rollback_completed"
     once it has settled back on the image before; "paused")."""
     deadline = time.monotonic() + CONVERGE_SECONDS
     while time.monotonic() < deadline:
@@ -123,7 +125,7 @@ def converge(service: str, deployed: str) -> str:
             return state
         image = info["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
         replicas = info["Spec"]["Mode"].get("Replicated", {}).get("Replicas")
-        tasks = running_tasks(service)
+        tasks = live_tasks(service)
         settled = [
             task
             for task in tasks
@@ -242,7 +244,7 @@ def swarm(stack: str, deployed: str) -> int:
     spec = inspect_service(service)["Spec"]
     image = spec["TaskTemplate"]["ContainerSpec"]["Image"]
     where: dict[str, list[str]] = {}
-    for task in running_tasks(service):
+    for task in live_tasks(service):
         where.setdefault(task["Spec"]["ContainerSpec"]["Image"], []).append(task["ID"][:12])
     say(TOOL, f"{service} settled: {sum(map(len, where.values()))} tasks of {image}")
     code = post_revisions(image)
