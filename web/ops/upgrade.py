@@ -5,13 +5,18 @@
 Behind the proxy (compose.proxy.yml: Caddy in front, web unpublished), as kamal-proxy and
 docker-rollout do it: build the image, start a new web container beside each running one
 (same compose project: `up --scale --no-recreate`), wait until each answers /readyz (its
-start-up step has migrated), shift the traffic to them at the proxy, stop the old ones
-(in-flight requests finish: gunicorn's graceful stop) and remove them. While it runs, Caddy
-dials the containers it is told, by name, changed with `caddy reload`, which is graceful: a
-request under way finishes where it started. (Caddy's active health checks do not cover
-dynamic, DNS-found upstreams, so readiness is checked here, with the container's own
-healthcheck, before any traffic moves.) Afterwards Caddy is back on deploy/Caddyfile's
-`web:8000`, which then names the new containers only.
+start-up step has migrated), point the proxy at them alone, stop the old ones (in-flight
+requests finish: gunicorn's graceful stop) and remove them, and point the proxy back at
+deploy/Caddyfile's `web:8000`, which then names the new containers only.
+
+No proxy change happens before a new container is ready, none at all when it never is: a
+container listens only once its start-up step has migrated, and Caddy dials `web:8000`
+through Go's dialer, which tries the name's next address when one refuses the connection,
+so until then every request reaches an old container. (Each `caddy reload` is graceful for
+requests under way, but it closes idle client connections, which a client may be reusing
+at that moment; Caddy's active health checks do not cover upstreams found through DNS.)
+Traffic moves to the new containers, by name, before the old ones stop, so that none of the
+proxy's pooled connections to a stopping container is reused.
 
 If a new container never becomes ready, the old ones keep serving, the new ones are removed,
 a tag this build moved points at the old image again, and it exits 1 with the reason from
@@ -105,15 +110,11 @@ def upgrade(project: Project, built: float, moved_tag: bool, timeout: float) -> 
     proxy = proxies[0]
     if any(c["HostConfig"].get("PortBindings") for c in olds):
         raise OpsError("web publishes a host port, so a second one cannot start beside it")
-    route_to(proxy, olds)  # `web` is about to name the new containers too
     before = {c["Id"] for c in olds}
-    try:
-        project.compose(
-            "up", "-d", "--no-deps", "--no-recreate", "--scale", f"web={2 * len(olds)}", "web"
-        )
-    except OpsError:
-        route_to(proxy, None)
-        raise
+    # `web` names the new containers too; they refuse connections until migrated (above).
+    project.compose(
+        "up", "-d", "--no-deps", "--no-recreate", "--scale", f"web={2 * len(olds)}", "web"
+    )
     news = [c for c in project.containers("web") if c["Id"] not in before]
     say(TOOL, f"started {', '.join(map(name, news))} beside {', '.join(map(name, olds))}")
     try:
@@ -123,7 +124,6 @@ def upgrade(project: Project, built: float, moved_tag: bool, timeout: float) -> 
         for container in news:
             run("docker", "stop", container["Id"], check=False, timeout=60)
             run("docker", "rm", "-f", container["Id"], check=False)
-        route_to(proxy, None)
         if moved_tag:
             run("docker", "tag", olds[0]["Image"], project.image("web"))
         raise OpsError(
