@@ -10,7 +10,7 @@ FROM ${PYTHON_IMAGE} AS build
 ARG UV_VERSION
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore \
     UV_PROJECT_ENVIRONMENT=/venv UV_NO_CACHE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never NO_COLOR=1
-# strip: SQLAlchemy's compiled modules ship with debug symbols (about 8 MB of them).
+# strip: compiled modules (SQLAlchemy's) ship with debug symbols the image does not need.
 # hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends binutils \
@@ -52,6 +52,14 @@ FROM build AS build-tools
 RUN uv sync --frozen --group dev --no-install-project --compile-bytecode
 
 FROM runtime AS tools
+# git for pre-commit (make pre-commit) and the base-ref tests; uv for the lock check hook.
+USER 0:0
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends git \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=build /usr/local/bin/uv /usr/local/bin/uv
+USER 10001:10001
 COPY --from=build-tools /venv /venv
 COPY pyproject.toml conftest.py ./
 COPY harness harness
@@ -60,3 +68,17 @@ COPY tests tests
 # Text logs: the tools container is for people (the server's default is JSON).
 ENV HOME=/tmp PYTHONPATH=/app LOG_FORMAT=text
 CMD ["pytest"]
+
+# --- browser: Debian's Chromium driven by Playwright, for the API page's test (make e2e).
+# Built on demand by e2e/test_api_page.py; holds no code of the project.
+FROM build AS build-browser
+RUN UV_PROJECT_ENVIRONMENT=/browser uv sync --frozen --only-group browser --no-install-project
+
+FROM ${PYTHON_IMAGE} AS browser
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends chromium fonts-liberation \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=build-browser /browser /venv
+ENV PATH=/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 HOME=/tmp
+USER 10001:10001

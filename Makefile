@@ -3,8 +3,14 @@
 .DEFAULT_GOAL := help
 .PHONY: help build up down logs shell psql revision migrate downgrade history current heads \
         check sql backfill test test-unit lint lock lock-check fmt e2e bench deploy undeploy ps backup restore \
-        lint-migrations e2e-swarm remove-sample lint-deploy compat rehearse upgrade post-migrate \
-        e2e-long-index
+        lint-migrations e2e-swarm remove-sample lint-deploy compat rehearse pre-commit hooks upgrade \
+        post-migrate e2e-long-index
+
+# Docker Engine and Compose new enough (scripts/check_docker.sh), once per run; not for help.
+ifneq ($(filter-out help,$(or $(MAKECMDGOALS),help)),)
+DOCKER_PROBLEM := $(shell sh scripts/check_docker.sh 2>&1)
+$(if $(DOCKER_PROBLEM),$(error $(DOCKER_PROBLEM)))
+endif
 
 COMPOSE ?= docker compose
 DEV      = $(COMPOSE) -f docker-compose.yml -f compose.dev.yml
@@ -75,7 +81,7 @@ sql: ## print the SQL an upgrade would run, for review (make sql range=<from>:<t
 	$(ALEMBIC) $(ENV) upgrade $(or $(range),head) --sql
 
 # scripts/compat.sh says what it builds, starts and checks, on a throwaway project of its own.
-compat: ## the code of a git ref (default: the merge base with main) against the working tree's revisions: make compat against=v1.2.0
+compat: ## the code of a git ref (default: where this change leaves its branch) against the working tree's revisions: make compat against=v1.2.0
 	sh scripts/compat.sh "$(against)"
 
 # One host, no gap: with the proxy overlay, a new web container beside the old one, traffic
@@ -98,17 +104,32 @@ test: ## run the test suite against the stack's PostgreSQL (make test args="-k a
 test-unit: ## the pure tests only (tests/unit): no database, a few seconds
 	$(OFFLINE) pytest tests/unit $(args)
 
-lint-migrations: ## squawk on the SQL of migrations not on main (since=<git ref>; all=1 for every one)
-	@files="$$(git diff --name-only --diff-filter=A $(or $(since),main)...HEAD -- migrations/versions; \
-		git ls-files --others --exclude-standard migrations/versions)"; \
-	$(OFFLINE) python -m web.ops.lint_migrations $(if $(all),--all,$$files)
+# scripts/base_ref.sh: where this change leaves its target branch (in CI: the pull request's).
+lint-migrations: ## squawk on the SQL of the migrations this change adds (since=<git ref>; all=1 for every one)
+	@files=--all; if [ -z "$(all)" ]; then \
+		base="$(since)"; [ -n "$$base" ] || base=$$(sh scripts/base_ref.sh) || exit 2; \
+		files="$$(git diff --name-only --diff-filter=A "$$base" -- migrations/versions; \
+			git ls-files --others --exclude-standard migrations/versions)"; fi; \
+	$(OFFLINE) python -m web.ops.lint_migrations $$files
 
 rehearse: ## the pending migrations under traffic, on a throwaway copy: make rehearse [rows=N] [prod_rows=N] [file=<backup>] [against=<git ref>] [start_budget=S]
 	rows="$(rows)" prod_rows="$(prod_rows)" file="$(file)" against="$(against)" max_wait="$(max_wait)" \
 		max_failed="$(max_failed)" start_budget="$(start_budget)" sh scripts/rehearse.sh
 
-lint: ## ruff (lint and format check), the layers' import contracts, and hadolint
-	$(OFFLINE) sh -c 'ruff check . && ruff format --check . && lint-imports --no-cache && hadolint Dockerfile bench/Dockerfile pgbouncer/Dockerfile'
+lint: ## ruff (lint and format check), the layers' import contracts, hadolint and actionlint
+	$(OFFLINE) sh -c 'ruff check . && ruff format --check . && lint-imports --no-cache && hadolint Dockerfile bench/Dockerfile pgbouncer/Dockerfile && actionlint'
+
+# pre-commit needs the repository's git directory; in a `git worktree`, it lies outside the
+# checkout, so it is mounted at its own path too.
+GIT_STORE := $(shell git rev-parse --path-format=absolute --git-common-dir 2>/dev/null)
+pre-commit: ## the hooks of .pre-commit-config.yaml on the staged files, offline (all=1: on every file)
+	$(COMPOSE) run --rm --no-deps --user "$$(id -u):$$(id -g)" $(if $(GIT_STORE),-v "$(GIT_STORE):$(GIT_STORE)") \
+		tools pre-commit run --show-diff-on-failure $(if $(all),--all-files)
+
+hooks: ## install the git hook that runs make pre-commit before each commit
+	@hook="$$(git rev-parse --git-path hooks)/pre-commit"; mkdir -p "$$(dirname "$$hook")"; \
+	printf '#!/bin/sh\n# Installed by make hooks: .pre-commit-config.yaml, in the tools image.\nexec make -s pre-commit\n' >"$$hook"; \
+	chmod +x "$$hook"; echo "installed $$hook"
 
 # promtool ships in the Prometheus image, caddy in Caddy's; the files are mounted where
 # compose mounts them.
@@ -164,14 +185,20 @@ e2e-long-index: $(VENV)/.installed ## the post-deploy index build of 3 minutes o
 		e2e/test_swarm.py $(args)
 
 BENCH_IMAGE = $(subst -web:,-bench:,$(WEB_IMAGE))
+# The benchmark's compose project (harness/compose.py's E2E_PROJECT): its images, volumes,
+# network and swarm stack are all named after it.
+BENCH_PROJECT ?= fabench
 
-bench: $(VENV)/.installed ## measure start-up, throughput, image size, memory, a swarm rollout, make upgrade (short=1: quick)
+bench: $(VENV)/.installed ## measure start-up, throughput, image size, memory, a swarm rollout (short=1: quick; against=<git ref>: side by side with that code)
+	@$(if $(against),git rev-parse -q --verify "$(against)^{commit}" >/dev/null || \
+		{ echo 'error: unknown git ref: $(against) (make bench against=<branch, tag or commit>)' >&2; exit 2; })
 	docker build -q -t $(BENCH_IMAGE) $(if $(PYTHON_IMAGE),--build-arg PYTHON_IMAGE=$(PYTHON_IMAGE)) bench
-	docker run --rm --name fabench-driver -v /var/run/docker.sock:/var/run/docker.sock \
-		-v "$(CURDIR):/repo" -e PYTHON_IMAGE -e POSTGRES_IMAGE -e CADDY_IMAGE -e DEBIAN_IMAGE -e BENCH_SHORT=$(short) \
-		-e BENCH_IMAGE=$(BENCH_IMAGE) $(BENCH_IMAGE)
-	BENCH_SHORT=$(short) PYTHONPATH=. $(VENV)/bin/python bench/rollout.py
-	BENCH_SHORT=$(short) PYTHONPATH=. $(VENV)/bin/python bench/upgrade.py
+	$(if $(against),git archive "$(against)" |) docker run $(if $(against),-i) --rm --name $(BENCH_PROJECT)-driver \
+		-v /var/run/docker.sock:/var/run/docker.sock -v "$(CURDIR):/repo" -e E2E_PROJECT=$(BENCH_PROJECT) \
+		-e BENCH_SHORT=$(short) -e BENCH_AGAINST="$(against)" -e BENCH_IMAGE=$(BENCH_IMAGE) \
+		-e PYTHON_IMAGE -e POSTGRES_IMAGE -e CADDY_IMAGE -e DEBIAN_IMAGE $(BENCH_IMAGE)
+	$(if $(against),,E2E_PROJECT=$(BENCH_PROJECT) BENCH_SHORT=$(short) $(VENV)/bin/python -m bench.rollout)
+	$(if $(against),,E2E_PROJECT=$(BENCH_PROJECT) BENCH_SHORT=$(short) $(VENV)/bin/python -m bench.upgrade)
 
 # --- Docker Swarm (deploy/stack.yml) -----------------------------------------------------
 STACK ?= app

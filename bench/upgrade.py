@@ -8,17 +8,17 @@ every request that did not succeed is counted. BENCH_SHORT=1 does one upgrade in
 three. `main()` returns the table's rows, for a caller that prints one table.
 """
 
-import os
 import re
 import statistics
 import subprocess
 
-from bench.table import Row, check, print_rows
+from bench import SHORT
+from bench.report import Row, check, print_rows
 from harness.compose import Stack, built_image, probe_overlay
 from harness.proxy import behind_the_proxy, caddy_ca
 from harness.upgrade import IMAGE, Traffic, upgrade
 
-UPGRADES = 1 if os.environ.get("BENCH_SHORT") == "1" else 3
+UPGRADES = 1 if SHORT else 3
 GOAL_SECONDS = 10
 TAGS = ("bench-upgrade-a", "bench-upgrade-b")
 

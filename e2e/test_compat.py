@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from harness.compose import CODE_HEAD, PROJECT, ROOT, built_image
+from harness.gitrepo import fresh_copy, without_base_ref
 from harness.revisions import PROBE_MODULE, PROBE_REVISION, write_probe_revision, write_revision
 
 VERSIONS = Path("migrations/versions")
@@ -41,19 +42,10 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (HEAD, branch main) adds the probe resource and its table."""
     built_image("tools")
     copy = tmp_path_factory.mktemp("compat") / "repo"
-    listed = git(ROOT, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
-    for name in filter(None, listed.split("\0")):
-        source = ROOT / name
-        if source.is_file():  # not a file deleted in the working tree
-            (copy / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, copy / name)
-    git(copy, "init", "-q", "-b", "main")
-    git(copy, "add", "-A")
-    git(copy, "commit", "-q", "-m", "the code before the probe")
+    repo = fresh_copy(ROOT, copy, "main")
     shutil.copy(PROBE_MODULE, copy / "web/api/probe.py")
     write_probe_revision(copy / VERSIONS, CODE_HEAD)
-    git(copy, "add", "-A")
-    git(copy, "commit", "-q", "-m", "the probe resource: the old release")
+    repo.commit("the probe resource: the old release")
     return copy
 
 
@@ -62,7 +54,7 @@ def make_compat(repo: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         ["make", "--no-print-directory", "compat", *args],
         cwd=repo,
-        env={**os.environ, "COMPOSE_PROJECT_NAME": PROJECT},
+        env={**without_base_ref(dict(os.environ)), "COMPOSE_PROJECT_NAME": PROJECT},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

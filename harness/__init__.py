@@ -8,6 +8,8 @@
     compose        a compose project driven from the host (e2e, bench)
     swarm          a single-node swarm running deploy/stack.yml
     on_stack       what swarm runs in a container on the stack's network: traffic, readiness
+    gitrepo        git repositories of the tests' own, and a fresh copy of this checkout
+    browser        the API page in Chromium (runs in the image's `browser` stage only)
 
 It may import the project (web); no test module and no conftest imports another, they
 import this. Modules used on the host (e2e, bench) need only the standard library and

@@ -17,8 +17,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import requests
-
 from harness.revisions import PROBE_MODULE, write_probe_revision
 from harness.waiting import wait_ready
 from web.base.revisions import code_revisions
@@ -180,6 +178,8 @@ def error_lines(text: str) -> list[str]:
 
 def create_item(name: str) -> dict:
     """A new probe item, through the API."""
+    import requests  # here: the bench's driver has no requests, and does not call this
+
     response = requests.post(f"{BASE}/api/probe/items", json={"name": name}, timeout=10)
     assert response.status_code == 201, response.text
     return response.json()
@@ -187,6 +187,8 @@ def create_item(name: str) -> dict:
 
 def item_names() -> list[str]:
     """Every probe item's name, in id order, through the API's pages."""
+    import requests
+
     names: list[str] = []
     after = 0
     for _ in range(100):  # bounded: 10,000 items is more than any test writes
@@ -201,6 +203,7 @@ def item_names() -> list[str]:
 def probe_traffic(item_id: int, *, writes: bool = True, limit: float = 120) -> Traffic:
     """Steady reads of a probe item, and creates, through the stack's port, for the length of
     a `with` block: a request's outcome is (status, the error slug of a 4xx or 5xx)."""
+    import requests  # here: the bench's driver has no requests, and does not call this
 
     def sender(method: str, path: str, body: Callable[[], dict] | None) -> Callable[[], tuple]:
         session = requests.Session()  # one per sender: a session is not shared between threads

@@ -231,11 +231,9 @@ def describe(row) -> tuple[float, str]:
 def migration_lock(connection: Connection, own: bool) -> Iterator[None]:
     """Hold the advisory lock, waiting at most MIGRATION_LOCK_WAIT_MS for it.
 
-    On a connection of our own, the waiting is a poll in autocommit, not a
-    blocking pg_advisory_lock(): a waiter must not sit in an open transaction,
-    because CREATE INDEX CONCURRENTLY in the holder's migration waits for every
-    open transaction to end, and the two would wait for each other. A caller's
-    transaction, if it has one, is left to the caller: everything runs in it.
+    On our own connection the wait polls in autocommit: a waiter in an open transaction
+    and the holder's CREATE INDEX CONCURRENTLY would wait for each other. A caller's
+    transaction, if any, is the caller's: everything runs in it.
     """
     if own:
         connection.execution_options(isolation_level="AUTOCOMMIT")
@@ -334,12 +332,8 @@ def run_migrations(connection: Connection, own: bool) -> None:
 
 def run_migrations_online() -> None:
     """Migrate on the caller's connection when given one (Alembic's connection-sharing
-    recipe: `config.attributes["connection"] = connection` before `command.upgrade`),
-    else on a connection of the app's engine.
-
-    A caller's open transaction holds the whole run, so nothing is visible until the
-    caller commits; Alembic cannot run an `autocommit_block()` inside it.
-    """
+    recipe, `config.attributes["connection"]`), inside its transaction, where no
+    `autocommit_block()` can run; else on a connection of our own engine."""
     given = config.attributes.get("connection")
     if isinstance(given, Connection):
         run_migrations(given, own=False)

@@ -46,6 +46,16 @@ os.register_at_fork(after_in_child=slow_boot)
 APP_WITH_A_FAILED_BOOT = f"""{APP_WITH_AN_EXIT_HANDLER}
 os.register_at_fork(after_in_child=lambda: os._exit(3))
 """
+# The same, with only the first worker failing to boot: the master stops the others.
+APP_WITH_ONE_FAILED_BOOT = f"""{APP_WITH_AN_EXIT_HANDLER}
+def fail_the_first():
+    try:
+        (marks / "failed").open("x").close()
+    except FileExistsError:
+        return
+    os._exit(3)
+os.register_at_fork(after_in_child=fail_the_first)
+"""
 
 
 def children(pid: int) -> set[int]:
@@ -151,6 +161,21 @@ def test_a_worker_that_fails_to_boot_stops_the_server_with_its_status(
     assert server.returncode == 3, output
     assert "Worker failed to boot" in output
     assert "Shutting down: Master" in output  # its last line was written
+
+
+def test_a_failed_boot_that_stops_other_workers_keeps_the_status(
+    tmp_path: Path, test_database: str
+) -> None:
+    """The master ends as soon as its last worker is gone (child_exit in gunicorn_conf.py),
+    with gunicorn's exit status and last lines, once the worker's exit handler has run."""
+    server = serve_with_exit_marks(APP_WITH_ONE_FAILED_BOOT, tmp_path, test_database)
+    output = output_at_exit(server)
+    assert server.returncode == 3, output
+    assert "Reason: Worker failed to boot." in output
+    assert "Shutting down: Master" in output
+    flushed = {int(path.name) for path in (tmp_path / "marks").iterdir() if path.name.isdigit()}
+    assert server.pid in flushed, output  # the master's own (it preloaded the app)
+    assert len(flushed - {server.pid}) == WORKERS - 1, output  # all but the failed worker
 
 
 def test_metrics_add_up_every_worker(tmp_path: Path, test_database: str) -> None:

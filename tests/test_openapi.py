@@ -13,7 +13,15 @@ from harness.appcopy import run_in
 
 pytestmark = pytest.mark.usefixtures("test_database")
 
-NOT_API = {"static", "health.healthz", "health.readyz", "openapi"}
+NOT_API = {
+    "static",
+    "health.healthz",
+    "health.readyz",
+    "openapi",
+    "index",
+    "apidocs.page",
+    "apidocs.asset",
+}
 # A resource of the test's own, added to a copy of the app: a uuid path parameter.
 THINGS = '''
 import uuid

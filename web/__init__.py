@@ -1,12 +1,9 @@
-"""The web service, in layers; each may import the ones below it, never those above:
+"""The web service, in layers; each imports only the ones below it (pyproject.toml's import
+contracts, checked by `make lint`):
 
-    web/ops/        operator tools: backfill, rehearse, lint-migrations, remove-sample
-    web/container/  what starts and runs the container: start-up step, gunicorn, healthcheck
-    web/app/        the HTTP app: create_app(), the database, errors, health, OpenAPI
-    web/api/        the API, one module or package per resource (web/api/sample: removable)
-    web/models.py   your models
-    web/base/       settings, paths, revisions, log lines: standard library only
+    web/ops/, web/container/           operator tools; start-up step, gunicorn, healthcheck
+    web/app/, web/api/, web/models.py  the HTTP app, its resources, your models
+    web/base/                          settings, paths, revisions, logs: standard library only
 
-Empty on purpose: the start-up step imports web.base on every container start and must not
-pay for Flask and SQLAlchemy through this package. pyproject.toml declares the layers.
+Empty on purpose: the start-up step imports web.base on every start, not Flask through here.
 """

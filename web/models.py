@@ -1,14 +1,8 @@
-"""Your models. Tables defined here (or imported from here) are what
-`make revision` compares with the database.
+"""Your models: the tables defined (or imported) here are what `make revision` compares
+with the database. A resource's routes and schemas go under web/api/ (README, "Add a resource").
 
-    from sqlalchemy.orm import Mapped, mapped_column
-    from web.app.db import db
-
-    class Note(db.Model):
+    class Note(db.Model):  # db: from web.app.db import db
         __tablename__ = "notes"
         id: Mapped[int] = mapped_column(primary_key=True)
         text: Mapped[str]
-
-A resource's routes and schemas go in a module of their own under web/api/
-(see the README's "Add a resource").
 """

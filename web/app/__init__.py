@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     import web.models  # noqa: F401 (your models, so that Alembic sees them)
     from web import api
-    from web.app import access, errors, health, metrics, openapi
+    from web.app import access, apidocs, errors, health, metrics, openapi
 
     # First, so that its request id is on every later hook's lines. METRICS_PORT=0: no metrics.
     access.init_app(app, count=settings.metrics_port > 0)
@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.register_blueprint(blueprint)
     app.register_blueprint(health.bp)
     openapi.init_app(app)
+    apidocs.init_app(app, enabled=settings.api_docs)
     errors.register_error_handlers(app)
     app.after_request(add_security_headers)
     if settings.forwarded_allow_ips:

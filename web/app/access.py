@@ -1,12 +1,8 @@
 """Around every request: its id, its log line and its metrics.
 
-The request id is the client's X-Request-ID when it is a short token (a proxy's or a
-caller's, so one id follows a request across services), else a new one. It is returned
-in the response's X-Request-ID and is on every line logged while the request is served
-(web/base/logs.py), errors included: grep the logs for it.
-
-One log line per request, written by the app rather than gunicorn because only the app
-knows the route template and the request id; gunicorn's access log is off.
+The id is the client's X-Request-ID when it is a short token, else a new one; it is
+returned in X-Request-ID and is on every line logged while the request is served. The app
+writes the request's log line, not gunicorn: only the app knows the route and the id.
 """
 
 import logging

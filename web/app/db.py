@@ -61,13 +61,10 @@ def _uri(url: DatabaseURL) -> URL:
 
 
 def engine_options(settings: Settings) -> dict[str, Any]:
-    """Options of both of a worker's engines (writes, and the autocommit reads bind).
-
-    Each pool holds at most DB_POOL_SIZE connections (one per thread by default) and
-    never more: no overflow, so what a worker can open is known in advance and counted
-    by the start-up step's connection budget (web/container/connections.py). A request
-    that finds its pool empty waits DB_POOL_TIMEOUT seconds, then answers 503.
-    """
+    """Options of both of a worker's engines (writes, and the autocommit reads bind): at
+    most DB_POOL_SIZE connections each, no overflow, so the connection budget is known in
+    advance (web/container/connections.py); an empty pool makes a request wait
+    DB_POOL_TIMEOUT seconds, then answer 503."""
     return {
         "pool_size": settings.db_pool_size,
         "max_overflow": 0,
@@ -81,14 +78,8 @@ def engine_options(settings: Settings) -> dict[str, Any]:
 
 def statement_timeout_option(settings: Settings) -> dict[str, str]:
     """DB_STATEMENT_TIMEOUT_MS as a startup option, when connecting to PostgreSQL itself.
-
-    Through PgBouncer there is no such option to send: in transaction pooling a server
-    connection serves many clients, and PgBouncer refuses a startup option it cannot
-    restore per client (it restores only the settings PostgreSQL reports, which
-    statement_timeout is not). There the start-up step makes the timeout the role's
-    default in this database instead (web/container/startup.py), which PostgreSQL applies
-    to every server connection PgBouncer opens.
-    """
+    PgBouncer refuses a startup option it cannot restore per client: there, the start-up
+    step makes it the role's default in the database (web/container/startup.py)."""
     if settings.through_pooler:
         return {}
     return {"options": f"-c statement_timeout={settings.db_statement_timeout_ms}"}

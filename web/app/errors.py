@@ -1,9 +1,7 @@
 """Every error leaves as JSON: {"error": slug, "message": text, "details": [...]}.
 
-Bad input is a 4xx that says what was wrong; an unreachable database is a
-fast 503; a request that waited DB_POOL_TIMEOUT for a connection in vain is a
-503 that says so; a statement cut off by statement_timeout or lock_timeout is a
-503 that says which; anything else is a logged 500 with no stack trace in the response.
+Bad input is a 4xx that says what was wrong; a database that is away, busy or that cut a
+statement short is a 503 that says which; anything else is a logged 500 without a traceback.
 """
 
 from typing import Any

@@ -1,9 +1,7 @@
 """Believe X-Forwarded-For, -Proto and -Host only from the proxy (FORWARDED_ALLOW_IPS).
 
-Behind Caddy, the connection comes from Caddy: without this, every request would seem
-to come from the proxy, over http. werkzeug's ProxyFix reads the one hop Caddy adds
-(Caddy replaces a client's own X-Forwarded-For, so the last entry is the real client);
-it is applied only to connections from FORWARDED_ALLOW_IPS, so a client that reaches the
+Behind Caddy every request comes from Caddy, over http: werkzeug's ProxyFix reads the one
+hop Caddy adds, for connections from FORWARDED_ALLOW_IPS only, so that a client reaching the
 app directly cannot set its own address or scheme. Unset (the default): trust no one.
 """
 

@@ -1,15 +1,11 @@
 """Liveness and readiness, for orchestrators and load balancers.
 
 /healthz: the process answers (restart it if not).
-/readyz:  the database answers and its schema is one this code can serve: at
-          the code's Alembic head, or ahead of it (send it traffic only then).
+/readyz:  the database answers at the code's Alembic head or ahead of it: send traffic.
 
-Ahead counts as ready because a rolling deploy depends on it: the first new
-replica migrates while the old ones still serve, and migrations are written so
-that the code just before them keeps working (expand/contract, see README).
-A database at a revision this code does not know is "ahead": an image rolled
-back onto it is refused at start-up instead (web/container/startup.py), never served.
-Behind (or empty) is not ready: this code's tables may not exist yet.
+Ahead is ready because a rolling deploy needs it: the first new replica migrates while the
+old ones serve (expand/contract, README). Behind or empty is not: tables may be missing.
+A revision this code does not know counts as ahead; start-up refuses it instead.
 
 Post-deploy revisions (alembic_version_post) do not count: they run after the rollout. The
 answer says how many of this code's are still to apply (post_deploy_pending).

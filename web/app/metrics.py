@@ -1,13 +1,9 @@
 """The app's Prometheus metrics (prometheus-client, the Prometheus project's own library).
 
-Recorded in each gunicorn worker; served on METRICS_PORT by the master
-(web/container/metrics_server.py), which adds up every worker's numbers. That works
-because gunicorn_conf.py sets PROMETHEUS_MULTIPROC_DIR before this module is imported:
-prometheus-client then keeps each value in a file there, per process, instead of in
-memory. Without it (tests, Alembic) the values live in this process, as usual.
-
-Requests are counted by route template (`/api/probe/items/<int:item_id>`, never the
-path itself: one series per route, not per id) in web/app/access.py.
+Each gunicorn worker keeps its values in files in PROMETHEUS_MULTIPROC_DIR, set by
+web/container/gunicorn_conf.py before this is imported; the master adds them up on /metrics
+(web/container/metrics_server.py). Without it (tests, Alembic) they live in this process.
+Requests are counted by route template, never by path: one series per route.
 """
 
 from collections.abc import Callable

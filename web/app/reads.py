@@ -1,15 +1,9 @@
-"""The fast read path: fetch a row or a page of rows of any model, in one round trip.
+"""The fast read path: a row or a page of rows of any model, in one round trip.
 
-Writes go through the ORM session (`db.session`), in a transaction. A read that
-is one SELECT needs neither: on the "reads" engine, whose connections are in
-autocommit, it is sent with no BEGIN and ROLLBACK around it and no unit of
-work, and its statement is built once per model and reused with bound
-parameters. `make bench` measures what that buys (docs/benchmarks.md). It is
-optional: `db.session.get(Model, id)` and `db.session.scalars(select(...))`
-read the same rows, and you may use them instead.
-
-Rows come back as read-only tuples with attribute access (`row.name`), which
-pydantic models with `from_attributes=True` render like ORM objects.
+Writes go through the ORM session, in a transaction. A one-SELECT read needs neither: on
+the "reads" engine (autocommit) it goes without BEGIN and ROLLBACK or a unit of work, its
+statement built once per model (docs/benchmarks.md has what it buys). Optional:
+`db.session.get(Model, id)` reads the same rows. Rows render like ORM objects in pydantic.
 """
 
 from collections.abc import Callable
@@ -27,12 +21,8 @@ MAX_ID = 2**31 - 1
 
 
 def retry_if_disconnected[**P, R](read: Callable[P, R]) -> Callable[P, R]:
-    """Run a read once more if its pooled connection turned out dead (a database restart).
-
-    SQLAlchemy then discards every connection older than the failure, so the second try
-    gets a fresh one. Only for reads, which are safe to repeat; the write engine checks
-    each connection before use instead (pool_pre_ping, web/app/__init__.py).
-    """
+    """Run a read once more if its pooled connection was dead (a database restart): the
+    pool then drops the older ones. Reads only, safe to repeat; writes ping first (db.py)."""
 
     @wraps(read)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:

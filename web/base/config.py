@@ -78,6 +78,7 @@ class Settings:
     log_format: str
     metrics_port: int
     forwarded_allow_ips: tuple[str, ...]
+    api_docs: bool
 
     def connect_args(self) -> dict[str, int]:
         """Options of every connection the project opens (psycopg2's connect keywords)."""
@@ -139,6 +140,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_format=env.choice("LOG_FORMAT", "json", LOG_FORMATS).lower(),
         metrics_port=env.integer("METRICS_PORT", 9000, minimum=0, maximum=65535),  # 0: off
         forwarded_allow_ips=_networks(env, "FORWARDED_ALLOW_IPS"),
+        # The API page for people at /docs (web/app/apidocs); /openapi.json is always served.
+        api_docs=env.boolean("API_DOCS", True),
     )
 
 

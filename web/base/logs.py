@@ -1,18 +1,9 @@
 """Log lines in one shape for every part of web: LOG_FORMAT=json (the image) or text (people).
 
-JSON: one object per line, {"time", "level", "logger", "message", ...}, plus the fields a
-caller passes in `extra` (the request log line's method, route, status, duration_ms and
-client) and the request_id of the request being served, when there is one. A traceback
-goes in "exc_info", inside the same line. The app, gunicorn (its logconfig_dict), the
-start-up step and Alembic (migrations/env.py) all log through configure() or
-gunicorn_logconfig(), so that a log collector never meets a line it cannot parse.
-
-Text: the start-up step's lines as they always were (`startup: ...`, `error: ...`, which
-people and scripts grep for), and `LEVEL [logger] message` for the rest (alembic.ini's).
-
-The standard library does the job in a few lines: one json.dumps per record, and the shape
-is ours to choose (python-json-logger would add a dependency for the same result).
-Standard library only: the start-up step imports this before anything else.
+JSON: one object per line, {"time", "level", "logger", "message"} plus the caller's `extra`
+fields, the request id and a traceback, so that a log collector never meets a line it
+cannot parse. Text: the start-up step's `startup: ...` / `error: ...`, else
+`LEVEL [logger] message`. The standard library does it in a few lines.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """Which Alembic revisions the code has, which ones a database is at, and the names tools share.
 
-The revision files are read with a regular expression, not by importing Alembic, because the
-start-up step asks on every container start; a file the scan cannot read falls back to
-Alembic, so an odd file costs time, never a wrong answer (tests/unit/test_revisions.py).
+The files are read with a regular expression, not Alembic, because the start-up step asks
+on every start; a file the scan cannot read falls back to Alembic (slower, never wrong).
 
     python -m web.base.revisions FOLDER    prints the revision ids of FOLDER, one a line
 """

@@ -1,17 +1,9 @@
 """The connection budget: what this replica may open, against what the server allows.
 
-Every gunicorn worker has two pools (writes, and autocommit reads), each of at most
-DB_POOL_SIZE connections and no overflow (web/app/__init__.py). So a replica opens at
-most WEB_CONCURRENCY x 2 x DB_POOL_SIZE connections to DATABASE_URL. The server keeps
-superuser_reserved_connections (and, from PostgreSQL 16, reserved_connections) of its
-max_connections for administrators; DB_RESERVED_CONNECTIONS more are left for
-migrations, backups and people (`make psql`); DB_REPLICAS replicas share the rest.
-
-When DATABASE_URL is not the server MIGRATION_DATABASE_URL names, the app goes through
-a pooler (PgBouncer), whose own pool is what the server sees: the replica's share of
-the server is then not the app's to check, and the pooler's settings say it.
-
-Standard library only: the start-up step runs this before Flask or SQLAlchemy is imported.
+A replica opens at most WEB_CONCURRENCY x 2 pools x DB_POOL_SIZE connections (web/app/db.py).
+The server keeps its reserved connections, DB_RESERVED_CONNECTIONS more are left for
+migrations, backups and people, and DB_REPLICAS replicas share the rest. Through a pooler
+(PgBouncer), the server sees the pooler's pool instead, which its own settings size.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """The container's HEALTHCHECK: exit 0 when /readyz answers 200 (the image has no curl).
 
-Docker runs it every few seconds, and swarm every second during a rolling update, beside a
-replica that is still starting: so a bare HTTP/1.0 request on a socket, not urllib, whose
-imports (http.client, email, ssl) made each check cost about four times the CPU.
+Swarm runs it every second during a rolling update: so a bare HTTP/1.0 request on a socket,
+without urllib, whose imports cost more than the check itself (docs/benchmarks.md).
 """
 
 import socket

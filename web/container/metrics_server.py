@@ -1,18 +1,10 @@
 """/metrics on METRICS_PORT, served by gunicorn's master for all its workers.
 
-The plainest correct way with prometheus-client's multiprocess mode: each worker
-writes its values to files in PROMETHEUS_MULTIPROC_DIR (web/app/metrics.py), and one
-small HTTP server thread in the master (prometheus-client's own start_http_server)
-adds them up at each scrape with a MultiProcessCollector. So a scrape sees the whole
-container, not the one worker it happened to reach, and a busy or stuck worker cannot
-hold the answer up. The port is another than the app's: it is not published, and the
-proxy, which forwards to the app's port only, cannot route to it.
-
-It also answers whether this container's /readyz says 200 (web_ready: asked at each
-scrape, so that an alert can say "not ready"), and what the start-up step recorded
-(web/container/startup.py): how long the step took, how long it waited for another
-replica's migration lock, and the schema revision the database was at when this
-container started serving.
+Each worker writes its values to files in PROMETHEUS_MULTIPROC_DIR (web/app/metrics.py);
+prometheus-client's own server, a thread in the master, adds them up at each scrape, so
+a scrape sees the whole container and no busy worker holds it up. It also says whether
+/readyz answers 200, and what the start-up step recorded (web/container/startup.py). Its
+port is not the app's: not published, and out of the proxy's reach.
 """
 
 import json
@@ -25,17 +17,13 @@ from typing import Any
 
 from web.container.startup import STARTUP_RECORD
 
-# prometheus-client is imported inside the functions below: gunicorn_conf.py imports this
-# module before it has chosen PROMETHEUS_MULTIPROC_DIR, which prometheus-client reads
-# when it is first imported.
+# prometheus-client is imported inside the functions below: it reads
+# PROMETHEUS_MULTIPROC_DIR when first imported, and that is chosen after this module's import.
 
 
 def use_fresh_directory() -> str:
-    """Point prometheus-client at a new, empty directory; call before it is imported.
-
-    New for each master: files left by an earlier one would be counted as live values.
-    In memory (/dev/shm): values are written on every request.
-    """
+    """Point prometheus-client at a new, empty directory in memory (values are written on
+    every request); before it is imported. New for each master: old files would count."""
     folder = tempfile.mkdtemp(prefix="metrics-", dir="/dev/shm")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
     return folder

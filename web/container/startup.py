@@ -1,18 +1,10 @@
 """Run by entrypoint.sh before the server: wait for the database, then bring it to the code's head.
 
-It connects to MIGRATION_DATABASE_URL (PostgreSQL itself, even when requests go through
-PgBouncer), checks the connection budget (web/container/connections.py), then migrates.
-The common case, a database already at head, is answered by reading
-alembic_version over a bare psycopg2 connection, without importing Flask,
-SQLAlchemy or Alembic. Only when there is work to do does it run Alembic,
-whose env.py serialises concurrent upgrades with an advisory lock.
-
-Every failure is one line on stderr and a non-zero exit, so the container
-stops instead of serving against the wrong schema. Lines are in LOG_FORMAT
-(web/base/logs.py): JSON in the image, `startup: ...` / `error: ...` as text.
-
-What the step took (and how long it waited for another replica's migration lock) is
-written to STARTUP_RECORD, for the server's /metrics (web/container/metrics_server.py).
+On PostgreSQL itself (MIGRATION_DATABASE_URL): check the connection budget, then, for a
+database already at head (the common case), read alembic_version over a bare psycopg2
+connection, without Flask, SQLAlchemy or Alembic; only with work to do does it run Alembic.
+Every failure is one line on stderr (LOG_FORMAT) and a non-zero exit: the container stops
+rather than serve the wrong schema. What the step took goes to STARTUP_RECORD, for /metrics.
 """
 
 from __future__ import annotations
@@ -62,11 +54,8 @@ def first_line(exc: BaseException) -> str:
 
 
 def wait_for_database(settings: Settings, db: DatabaseURL) -> Any:
-    """A psycopg2 connection to `db` that has answered a query; give up after DB_WAIT_TIMEOUT.
-
-    A query, not only a connection: through PgBouncer, the login is PgBouncer's, and the
-    server (and a wrong database name) is reached at the first query.
-    """
+    """A psycopg2 connection to `db` that has answered a query (through PgBouncer, only a
+    query reaches the server); give up after DB_WAIT_TIMEOUT."""
     import psycopg2
 
     kwargs = {**settings.connect_args(), **db.connect_kwargs()}
@@ -134,14 +123,9 @@ def check_budget(settings: Settings, connection: Any) -> None:
 
 
 def set_role_statement_timeout(settings: Settings, connection: Any) -> None:
-    """Through PgBouncer, make DB_STATEMENT_TIMEOUT_MS this role's default in this database.
-
-    PgBouncer cannot pass the app's per-connection option on (web/app/__init__.py), so
-    PostgreSQL applies the timeout itself to each server connection it opens for the role.
-    Server connections already open keep the value they started with until PgBouncer
-    replaces them (server_lifetime, or a restart of PgBouncer). Migrations are not limited
-    by it: they SET statement_timeout = 0 on their own session (migrations/env.py).
-    """
+    """Through PgBouncer, make DB_STATEMENT_TIMEOUT_MS this role's default in this database:
+    PgBouncer cannot pass the app's option on (web/app/db.py). Open server connections keep
+    their value until PgBouncer replaces them; migrations SET their own (migrations/env.py)."""
     if not settings.through_pooler:
         return
     from psycopg2 import sql

@@ -1,30 +1,10 @@
 """`make backfill name=<name>`: a data migration run after the deploy, off the start path.
 
-A backfill is a file, migrations/backfills/<name>.py, that declares:
-
-    TABLE = "tasks"         # the table to walk
-    KEY = "id"              # a unique, indexed column (the primary key): the walk's order
-    SQL = "UPDATE tasks SET title_key = lower(title) WHERE id BETWEEN :first AND :last"
-    BATCH_SIZE = 1000       # keys per batch (optional; 1000)
-
-It walks TABLE in KEY order, BATCH_SIZE keys at a time, and runs SQL once per batch with
-:first and :last, the batch's lowest and highest key. Each batch and the move of its
-checkpoint (a row of backfill_checkpoints) commit in one short transaction: a batch is done
-and recorded, or neither. So a run killed at any point resumes after the last batch that
-committed, and every row is done exactly once.
-
-Traffic first: each batch waits at most BACKFILL_LOCK_TIMEOUT_MS for a row lock (then it
-rolls back, releasing the rows it had, and is retried a bounded number of times), runs
-under the requests' DB_STATEMENT_TIMEOUT_MS, and the next one starts BACKFILL_PAUSE_MS
-later. A request that meets a batch's rows waits for one batch at most.
-
-It connects to PostgreSQL itself (MIGRATION_DATABASE_URL), as migrations do: the advisory
-lock that keeps two runs of one backfill apart is session-level, which PgBouncer's
-transaction pooling would not keep, and it then takes one of the connections
-DB_RESERVED_CONNECTIONS keeps free, not one of the app's.
-
-The checkpoint table is created here, on first use, not by a revision: it belongs to this
-tool as alembic_version belongs to Alembic (migrations/env.py keeps autogenerate off it).
+migrations/backfills/<name>.py declares TABLE, KEY, SQL and BATCH_SIZE (README, "Backfills").
+The table is walked in key order, one short transaction a batch that also moves its
+checkpoint, so a killed run resumes where it stopped and every row is done once; traffic
+first (BACKFILL_LOCK_TIMEOUT_MS, BACKFILL_PAUSE_MS). On PostgreSQL itself, as migrations:
+its advisory lock is session-level. It creates its checkpoint table on first use.
 """
 
 from __future__ import annotations

@@ -1,13 +1,10 @@
-"""make lint-migrations: render revisions to SQL and lint it with squawk.
+"""make lint-migrations: render revisions to SQL and lint it with squawk (.squawk.toml).
 
     python -m web.ops.lint_migrations FILE...   lint these revision files
     python -m web.ops.lint_migrations --all     lint every revision
 
-Each revision is rendered on its own (`alembic upgrade <parent>:<rev> --sql`),
-so squawk sees exactly what that step runs, with the lock_timeout that env.py
-sets. Squawk fails on operations that block traffic or break running code:
-non-concurrent indexes on existing tables, NOT NULL columns without default,
-type changes, dropped columns, ... Its configuration is .squawk.toml.
+Each revision is rendered alone (`alembic upgrade <parent>:<rev> --sql`), with env.py's
+lock_timeout: squawk sees what that step runs, and fails what blocks traffic or old code.
 """
 
 import subprocess
