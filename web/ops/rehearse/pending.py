@@ -4,24 +4,12 @@ does not have, each after the ones it builds on; deploy-time or post-deploy (`ta
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
-from web.base.revisions import VERSION_TABLE, database_revisions, scan_revisions
+from web.base.revisions import VERSION_TABLE, applied, database_revisions, scan_revisions
 from web.ops.rehearse import RehearsalError
 
 Graph = dict[str, tuple[str, ...]]  # revision -> the revisions it builds on
-
-
-def ancestors(graph: Graph, revisions: Iterable[str]) -> set[str]:
-    """`revisions` and every revision they build on."""
-    seen: set[str] = set()
-    todo = list(revisions)
-    while todo:
-        revision = todo.pop()
-        if revision not in seen:
-            seen.add(revision)
-            todo.extend(graph.get(revision, ()))
-    return seen
 
 
 def in_order(graph: Graph, revisions: set[str]) -> list[str]:
@@ -75,4 +63,4 @@ def pending_revisions(
     else:
         heads = base_heads(graph, {rev for rev in re.split(r"[\s,]+", known) if rev})
         where = f"the base ({', '.join(heads) or 'no revisions'})"
-    return heads, in_order(graph, set(graph) - ancestors(graph, heads)), where
+    return heads, in_order(graph, set(graph) - applied(graph, tuple(heads))), where
