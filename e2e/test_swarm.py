@@ -269,6 +269,8 @@ def test_post_deploy_revisions_run_after_the_rollout_and_an_overrun_rolls_back(s
             for task in tasks(WEB)
             if task["Spec"]["ContainerSpec"]["Image"].endswith(":swarm-v5")
         }
-        assert exits == {1}, exits
+        # The one that overran exits 1; one the rollback stops (SIGTERM) may exit 0; none
+        # is killed (137).
+        assert 1 in exits and exits <= {0, 1}, exits
     finally:
         del os.environ["WEB_START_PERIOD"]
