@@ -3,7 +3,7 @@
 .DEFAULT_GOAL := help
 .PHONY: help build up down logs shell psql revision migrate downgrade history current heads \
         check sql merge backfill test test-unit lint lock lock-check fmt e2e bench deploy undeploy ps backup restore \
-        dump restore-check \
+        dump restore-check upgrade post-migrate e2e-long-index \
         lint-migrations e2e-swarm remove-sample lint-deploy compat rehearse pre-commit hooks db-roles
 
 # Docker Engine and Compose new enough (scripts/check_docker.sh), once per run; not for help.
@@ -28,6 +28,8 @@ TOOLS    = $(COMPOSE) run --rm --user "$$(id -u):$$(id -g)" tools
 # The same, without starting the database: for what needs none.
 OFFLINE  = $(COMPOSE) run --rm --no-deps --user "$$(id -u):$$(id -g)" tools
 ALEMBIC  = $(TOOLS) alembic
+# post=1: the post-deploy revisions' environment (alembic.ini's [post] section).
+ENV      = $(if $(post),-n post)
 # The image `make build` makes: compose names it after the project (<folder>-web:latest).
 WEB_IMAGE ?= $(shell $(COMPOSE) config --images 2>/dev/null | grep -e '-web:')
 PGBOUNCER_IMAGE ?= $(shell $(COMPOSE) config --images 2>/dev/null | grep -e '-pgbouncer:')
@@ -76,37 +78,46 @@ db-roles: ## create or update the database roles and give app_owner the app's ob
 	$(COMPOSE) exec -T db psql -v ON_ERROR_STOP=1 -U "$${superuser:-postgres}" -d app \
 		-f /docker-entrypoint-initdb.d/roles.sql
 
-revision: ## autogenerate a migration from the models: make revision msg="add due date" [empty=1]
+revision: ## autogenerate a migration from the models: make revision msg="add due date" [empty=1] [post=1: post-deploy]
 	@test -n "$$msg" || { echo 'error: say what changed: make revision msg="add due date"' >&2; exit 2; }
-	$(ALEMBIC) revision $(if $(empty),,--autogenerate) -m "$$msg"
+	$(ALEMBIC) $(ENV) revision $(if $(empty),,--autogenerate) -m "$$msg"
 
-migrate: ## apply the migrations up to head
-	$(ALEMBIC) upgrade head
+migrate: ## apply the migrations up to head: the deploy-time ones, then the post-deploy ones
+	$(TOOLS) sh -c 'alembic upgrade head && alembic -n post upgrade head'
 
-downgrade: ## roll back one migration (or to a revision: make downgrade rev=<id>)
-	$(ALEMBIC) downgrade "$${rev:--1}"
+downgrade: ## roll back one migration (or to a revision: make downgrade rev=<id>) [post=1]
+	$(ALEMBIC) $(ENV) downgrade "$${rev:--1}"
 
-history: ## list the migrations
-	$(ALEMBIC) history --indicate-current
+history: ## list the migrations, deploy-time then post-deploy
+	$(TOOLS) sh -c 'alembic history --indicate-current && echo "post-deploy:" && alembic -n post history --indicate-current'
 
-current: ## show the database's revision
-	$(ALEMBIC) current
+current: ## show the database's revisions, deploy-time then post-deploy
+	$(TOOLS) sh -c 'alembic current && alembic -n post current'
 
-heads: ## show the migrations' head(s)
-	$(ALEMBIC) heads
+heads: ## show the migrations' head(s), deploy-time then post-deploy
+	$(TOOLS) sh -c 'alembic heads && alembic -n post heads'
 
-check: ## fail when the models and the migrations differ
-	$(ALEMBIC) check
+check: ## fail when the models and the migrations (both kinds) differ
+	$(TOOLS) sh -c 'alembic check && alembic -n post check'
 
-merge: ## merge the migrations' heads into one revision, as you: make merge [msg="merge heads"]
-	$(ALEMBIC) merge -m "$${msg:-merge heads}" heads
+merge: ## merge the migrations' heads into one revision, as you: make merge [msg="merge heads"] [post=1]
+	$(ALEMBIC) $(ENV) merge -m "$${msg:-merge heads}" heads
 
-sql: ## print the SQL an upgrade would run, for review (make sql range=<from>:<to>)
-	$(ALEMBIC) upgrade "$${range:-head}" --sql
+sql: ## print the SQL an upgrade would run, for review (make sql range=<from>:<to>) [post=1]
+	$(ALEMBIC) $(ENV) upgrade "$${range:-head}" --sql
 
 # scripts/compat.sh says what it builds, starts and checks, on a throwaway project of its own.
 compat: ## the code of a git ref (default: where this change leaves its branch) against the working tree's revisions: make compat against=v1.2.0
 	sh scripts/compat.sh "$$against"
+
+# One host, no gap: with the proxy overlay, a new web container beside the old one, traffic
+# moved at the proxy once it is ready, the old one drained and removed (web/ops/upgrade.py).
+upgrade: ## build and roll the running compose stack onto the working tree's code (build=0: the tagged image)
+	python3 -m web.ops.upgrade $(if $(filter 0,$(build)),--no-build)
+
+# Once every running web container's image holds them (web/ops/post_migrate.py).
+post-migrate: ## apply the post-deploy revisions on the compose stack [wait=SECONDS for older replicas to go]
+	python3 -m web.ops.post_migrate --wait "$${wait:-0}"
 
 # After the deploy, never on start: walks a table in short batches, resuming where a killed
 # run stopped (web/ops/backfill.py). Without a name, it lists the backfills.
@@ -127,7 +138,7 @@ lint-migrations: ## squawk on the SQL of the migrations this change adds (since=
 			git ls-files --others --exclude-standard migrations/versions)"; fi; \
 	$(OFFLINE) python -m web.ops.lint_migrations $$files
 
-rehearse: ## the pending migrations under traffic, on a throwaway copy: make rehearse [rows=N] [prod_rows=N] [file=<backup>] [against=<git ref>]
+rehearse: ## the pending migrations under traffic, on a throwaway copy: make rehearse [rows=N] [prod_rows=N] [file=<backup>] [against=<git ref>] [start_budget=S]
 	sh scripts/rehearse.sh
 
 lint: ## ruff (lint and format check), the layers' import contracts, hadolint and actionlint
@@ -204,6 +215,11 @@ e2e: $(VENV)/.installed ## fault-injection, backup and swarm suites against the 
 e2e-swarm: $(VENV)/.installed ## only the swarm rolling-update test (joins and leaves a swarm)
 	$(SPLIT_ARGS) $(VENV)/bin/pytest -c e2e/pytest.ini e2e/test_swarm.py
 
+# CI builds a post-deploy index for a shorter time, past a shortened healthcheck window.
+e2e-long-index: $(VENV)/.installed ## the post-deploy index build of 3 minutes on swarm, at full size
+	E2E_INDEX_SECONDS=180 E2E_START_PERIOD=90s $(VENV)/bin/pytest -c e2e/pytest.ini \
+		e2e/test_swarm.py $(args)
+
 BENCH_IMAGE = $(subst -web:,-bench:,$(WEB_IMAGE))
 # The driver sees the repository at the host's path: compose's bind mounts (db/roles.sql,
 # the secret files) name host paths.
@@ -220,6 +236,7 @@ bench: $(VENV)/.installed ## measure start-up, throughput, image size, memory, a
 		-e "BENCH_SHORT=$$short" -e "BENCH_AGAINST=$$against" -e BENCH_IMAGE=$(BENCH_IMAGE) \
 		-e PYTHON_IMAGE -e POSTGRES_IMAGE -e CADDY_IMAGE -e DEBIAN_IMAGE $(BENCH_IMAGE)
 	[ -n "$$against" ] || E2E_PROJECT=$(BENCH_PROJECT) BENCH_SHORT="$$short" $(VENV)/bin/python -m bench.rollout
+	[ -n "$$against" ] || E2E_PROJECT=$(BENCH_PROJECT) BENCH_SHORT="$$short" $(VENV)/bin/python -m bench.upgrade
 	[ -n "$$against" ] || BENCH_SHORT="$$short" $(VENV)/bin/python -m bench.recovery
 
 # --- Docker Swarm (deploy/stack.yml) -----------------------------------------------------
@@ -230,7 +247,7 @@ export STACK
 deploy: export DEPLOY_WEB_IMAGE = $(WEB_IMAGE)
 deploy: export DEPLOY_PGBOUNCER_IMAGE = $(PGBOUNCER_IMAGE)
 deploy: export DEPLOY_DB_IMAGE = $(DB_IMAGE)
-deploy: ## deploy the swarm stack, or roll out a new image: make deploy WEB_IMAGE=repo/web:v2
+deploy: ## deploy the swarm stack (or roll out a new image: WEB_IMAGE=repo/web:v2), then the post-deploy revisions
 	STACK_NAME="$$STACK" WEB_IMAGE="$$DEPLOY_WEB_IMAGE" PGBOUNCER_IMAGE="$$DEPLOY_PGBOUNCER_IMAGE" \
 		DB_IMAGE="$$DEPLOY_DB_IMAGE" \
 		sh deploy/deploy.sh

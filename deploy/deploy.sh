@@ -1,7 +1,8 @@
 #!/bin/sh
-# make deploy: deploy (or roll out a new WEB_IMAGE to) the swarm stack in deploy/stack.yml.
-# Creates the four secrets with random values the first time, and labels this node as the
-# database's home if no node is labelled yet.
+# make deploy: deploy (or roll out a new WEB_IMAGE to) the swarm stack in deploy/stack.yml,
+# then, once it has settled, apply the post-deploy revisions. Creates the four secrets with
+# random values the first time, and labels this node as the database's home if no node is
+# labelled yet.
 set -eu
 
 stack=${STACK_NAME:-app}
@@ -38,4 +39,8 @@ CONFIG_DIGEST=$(cat deploy/Caddyfile deploy/prometheus/prometheus.swarm.yml depl
     db/roles.sql | sha256sum | cut -c1-12)
 export CONFIG_DIGEST
 
-STACK_NAME=$stack exec docker stack deploy --compose-file deploy/stack.yml --prune "$@" "$stack"
+STACK_NAME=$stack docker stack deploy --compose-file deploy/stack.yml --prune "$@" "$stack"
+
+# Once the rollout has settled: the post-deploy revisions every replica's code holds
+# (web/ops/post_migrate.py). Fails when the update was rolled back.
+exec python3 -m web.ops.post_migrate --swarm "$stack" --image "${WEB_IMAGE:?set WEB_IMAGE}"

@@ -4,7 +4,8 @@ On a copy of this checkout made a git repository whose HEAD (the "old" release) 
 probe resource in web/api/ and its table's revision, each test adds a revision on top and
 runs `make compat`: renaming or dropping a column the old code uses, or making a column it
 does not write NOT NULL, fails naming the operation and the database's error; adding a
-nullable column passes. The copy runs under this suite's compose project name (E2E_PROJECT),
+nullable column passes. A post-deploy revision is checked against the working tree's code:
+dropping a column that code still reads fails. The copy runs under this suite's compose project name (E2E_PROJECT),
 so its tools image is reused and its throwaway stack is `<project>-compat`.
 """
 
@@ -20,6 +21,7 @@ from harness.gitrepo import fresh_copy, without_base_ref
 from harness.revisions import PROBE_MODULE, PROBE_REVISION, write_probe_revision, write_revision
 
 VERSIONS = Path("migrations/versions")
+POST_DEPLOY = Path("migrations/post_deploy")
 BREAKING = "compat0001"
 
 
@@ -70,11 +72,15 @@ def compat_with_revision(repo: Path, upgrade: str) -> subprocess.CompletedProces
         revision.unlink()
 
 
-def assert_names_the_failure(result: subprocess.CompletedProcess, error: str) -> None:
-    """Failed, naming the operation, its status and the old code's error for it."""
+def assert_names_the_failure(
+    result: subprocess.CompletedProcess,
+    error: str,
+    broken: str = "the working tree's revisions break the code of",
+) -> None:
+    """Failed, saying what `broken`, naming the operation, its status and the code's error."""
     out = result.stdout
     assert result.returncode != 0, out
-    assert "the working tree's revisions break the code of" in out, out
+    assert broken in out, out
     assert "  POST /api/probe/items -> 500 (Server error)" in out, out
     errors = [
         line for line in out.splitlines() if line.startswith("  POST /api/probe/items -> 500: ")
@@ -128,6 +134,23 @@ def test_a_revision_that_makes_a_column_the_old_code_does_not_write_not_null_fai
     """
     result = compat_with_revision(repo, upgrade)
     assert_names_the_failure(result, 'null value in column "note" of relation "probe_items"')
+
+
+def test_a_post_deploy_drop_of_a_column_the_new_code_reads_fails(repo: Path) -> None:
+    """The old code passes (nothing deploy-time changed); the working tree's code, which
+    still reads created_at, fails once the post-deploy drop is applied."""
+    drop = 'op.drop_column("probe_items", "created_at")'
+    revision = write_revision(repo / POST_DEPLOY, BREAKING, None, drop, needs=PROBE_REVISION)
+    try:
+        result = make_compat(repo, "against=HEAD")
+    finally:
+        revision.unlink()
+    assert "compat: ok: the code of HEAD (" in result.stdout, result.stdout
+    assert_names_the_failure(
+        result,
+        "column probe_items.created_at does not exist",
+        "the post-deploy revisions break the working tree's code",
+    )
 
 
 def test_no_revision_since_the_ref_passes_at_once(repo: Path) -> None:

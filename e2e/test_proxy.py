@@ -26,16 +26,13 @@ import pytest
 import requests
 
 from harness.compose import ROOT, Stack
+from harness.proxy import HTTP_PORT, HTTPS, HTTPS_PORT, caddy_ca
 from harness.security import capabilities, confinement
 from harness.waiting import wait_until
 
-HTTP_PORT = int(os.environ.get("E2E_HTTP_PORT", "18081"))
-HTTPS_PORT = int(os.environ.get("E2E_HTTPS_PORT", "18443"))
 PROMETHEUS_PORT = int(os.environ.get("E2E_PROMETHEUS_PORT", "19090"))
-HTTPS = f"https://localhost:{HTTPS_PORT}"
 PROMETHEUS = f"http://127.0.0.1:{PROMETHEUS_PORT}"
 REPLICAS = 2
-CADDY_ROOT = "/data/caddy/pki/authorities/local/root.crt"
 
 
 def secret_files() -> Path:
@@ -84,17 +81,7 @@ def proxied(stack: Stack) -> Iterator[Stack]:
 
 @pytest.fixture(scope="module")
 def ca(proxied: Stack) -> str:
-    """Caddy's local root certificate, copied out of its volume."""
-    path = Path(tempfile.mkdtemp(prefix="e2e-caddy-")) / "root.crt"
-    wait_until(
-        lambda: (
-            proxied.compose("cp", f"proxy:{CADDY_ROOT}", str(path), check=False).returncode == 0
-        ),
-        "Caddy's local CA",
-        timeout=30,
-        interval=0.5,
-    )
-    return str(path)
+    return caddy_ca(proxied)
 
 
 def logs(stack: Stack, service: str) -> list[str]:

@@ -10,18 +10,23 @@ def write_revision(
     down_revision: str | None,
     upgrade: str = "pass",
     downgrade: str = "pass",
+    *,
+    needs: str | None = None,
 ) -> Path:
     """Write revision `revision` after `down_revision` (None: a first revision) into `folder`.
 
-    `upgrade` and `downgrade` are function bodies; `op` and `sa` are imported. The file
-    name sorts after every real revision and is readable by a container's user.
+    `upgrade` and `downgrade` are function bodies; `op` and `sa` are imported. `needs`: a
+    post-deploy revision's deploy-time revision. The file name sorts after every real
+    revision and is readable by a container's user.
     """
     path = Path(folder) / f"2099_01_01_0000-{revision}_test.py"
     path.write_text(
         f'"""Test-only revision {revision}."""\n\n'
         "import sqlalchemy as sa\nfrom alembic import op\n\n"
         f"revision = {revision!r}\ndown_revision = {down_revision!r}\n"
-        "branch_labels = None\ndepends_on = None\n\n\n"
+        "branch_labels = None\ndepends_on = None\n"
+        + (f"needs_deploy_revision = {needs!r}\n" if needs else "")
+        + "\n\n"
         f"def upgrade():\n{textwrap.indent(textwrap.dedent(upgrade).strip(), '    ')}\n\n\n"
         f"def downgrade():\n{textwrap.indent(textwrap.dedent(downgrade).strip(), '    ')}\n"
     )

@@ -48,8 +48,12 @@ def sh(*args: str, check: bool = True, timeout: float = 300, **kwargs) -> str:
     return result.stdout.strip()
 
 
-def deploy(tag: str) -> None:
-    env = {
+# make deploy, as the tests run it: `docker stack deploy`, then the post-deploy revisions.
+DEPLOY = ("sh", "deploy/deploy.sh", "--resolve-image", "never", "--detach=true")
+
+
+def deploy_env(tag: str) -> dict[str, str]:
+    return {
         **os.environ,
         **caddy_env(),
         "STACK_NAME": STACK,
@@ -59,7 +63,12 @@ def deploy(tag: str) -> None:
         "HTTP_PORT": "18090",
         "HTTPS_PORT": "18093",
     }
-    sh("sh", "deploy/deploy.sh", "--resolve-image", "never", "--detach=true", cwd=ROOT, env=env)
+
+
+def deploy(tag: str, check: bool = True) -> None:
+    """make deploy of `tag`; it returns once the rollout has settled (and fails, unless not
+    `check`, when the update was rolled back)."""
+    sh(*DEPLOY, cwd=ROOT, env=deploy_env(tag), check=check)
 
 
 def task_container(service: str) -> str:
@@ -118,11 +127,12 @@ def running_images() -> list[str]:
     ).splitlines()
 
 
-def release(base: str, tag: str, folder: Path, files: dict[str, str]) -> None:
+def release(base: str, tag: str, folder: Path, files: dict[str, str], extra: str = "") -> None:
     """A new image `tag` built from `base`, with `folder`'s files copied to where `files`
-    says (file name -> path in the image), as a release would add them."""
+    says (file name -> path in the image), as a release would add them; `extra`: more
+    Dockerfile lines (ENV ...)."""
     copies = "".join(f"COPY {name} {target}\n" for name, target in files.items())
-    (folder / "Dockerfile").write_text(f"FROM {base}\n{copies}")
+    (folder / "Dockerfile").write_text(f"FROM {base}\n{copies}{extra}")
     sh("docker", "build", "-q", "-t", f"{IMAGE}:{tag}", str(folder))
 
 
@@ -188,7 +198,7 @@ def roll_out(tag: str) -> dict:
     (reads, writes, failures) and the update's seconds, from `docker stack deploy` on."""
     with Traffic() as traffic:
         started = time.monotonic()
-        deploy(tag)
+        deploy(tag, check=False)  # a rolled-back update fails make deploy; the caller judges
         wait_until(lambda: update_state() in SETTLED, f"{tag} rollout", timeout=300, interval=0.25)
         seconds = time.monotonic() - started
         time.sleep(3)
@@ -227,11 +237,16 @@ def swarm() -> Iterator[None]:
             wait_until(lambda: not stack_containers(), "the stack's containers gone", 90, 1)
         finally:  # whatever happened, leave nothing behind
             sh("docker", "network", "rm", *NETWORKS, check=False)
-            sh("docker", "volume", "rm", f"{STACK}_db-data", f"{STACK}_db-backups", check=False)
+            volumes = sh(
+                "docker", "volume", "ls", "-q", "--filter",
+                f"label=com.docker.stack.namespace={STACK}", check=False,
+            )  # fmt: skip
+            if volumes:
+                sh("docker", "volume", "rm", *volumes.split(), check=False)
             secrets = sh("docker", "secret", "ls", "-q", "--filter", f"name={STACK}_", check=False)
             if secrets:
                 sh("docker", "secret", "rm", *secrets.split(), check=False)
-            tags = [f"{IMAGE}:swarm-v{n}" for n in (1, 2, 3)]
+            tags = [f"{IMAGE}:swarm-v{n}" for n in range(1, 6)]
             sh("docker", "image", "rm", *tags, check=False)
             if created:
                 sh("docker", "swarm", "leave", "--force", check=False)

@@ -1,14 +1,24 @@
-"""Alembic's environment: the database and the metadata come from the Flask app.
+"""Alembic's environment, for both kinds of revision: the database and the metadata come from
+the Flask app.
 
-Online upgrades hold a PostgreSQL advisory lock, so that replicas starting together migrate
-one at a time; session-level, because a migration may leave its transaction (an
-`autocommit_block()` for CREATE INDEX CONCURRENTLY) and must still hold it.
+Deploy-time revisions (alembic.ini's [alembic] section, migrations/versions/) run on start,
+`alembic upgrade head`. Post-deploy revisions (its [post] section, `alembic -n post ...`,
+migrations/post_deploy/, version table alembic_version_post) run after the rollout; each
+names the deploy-time revision it needs (needs_deploy_revision), and runs only on a
+database that has it.
+
+Online runs hold a session-level PostgreSQL advisory lock, one for both kinds, so that
+replicas starting together, and a post-deploy run, migrate one at a time. Session-level (not
+transaction-level) because a migration may leave its transaction, as
+`op.get_context().autocommit_block()` does for CREATE INDEX CONCURRENTLY, and the lock must
+still be held then.
 """
 
 import logging
+import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from logging.config import fileConfig
 
 import alembic_postgresql_enum  # noqa: F401 (on import, autogenerate compares enums' values)
@@ -22,12 +32,28 @@ from web.app import create_app
 from web.app.db import db, drop_invalid_indexes, migration_engine
 from web.base.config import ConfigError
 from web.base.logs import configure as configure_logging
-from web.base.revisions import BACKFILL_CHECKPOINTS, MIGRATION_LOCK_KEY, REVISION_GRAPH
+from web.base.paths import VERSIONS_DIR
+from web.base.revisions import (
+    BACKFILL_CHECKPOINTS,
+    MIGRATION_LOCK_KEY,
+    NEEDS,
+    POST_SECTION,
+    POST_VERSION_TABLE,
+    REVISION_GRAPH,
+    VERSION_TABLE,
+    applied,
+    code_graph,
+    database_revisions,
+)
 from web.base.roles import grants, runtime_role
 
 config = context.config
 if config.config_file_name is not None:
     fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+POST = config.config_ini_section == POST_SECTION
+KIND = "post-deploy" if POST else "deploy-time"
+logger = logging.getLogger("alembic.env")
 
 try:
     app = create_app()
@@ -39,6 +65,8 @@ configure_logging(settings.log_format)
 # PostgreSQL itself (MIGRATION_DATABASE_URL), never PgBouncer: in transaction pooling, the
 # session-level advisory lock and the SETs below would not stay on one server connection.
 engine = migration_engine(settings)
+# How often a long revision's progress is logged.
+PROGRESS_SECONDS = 10
 
 
 def skip_empty_revision(context, revision, directives) -> None:
@@ -73,9 +101,40 @@ def literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+# Tables autogenerate leaves alone: both environments' version tables (Alembic skips only
+# its own), the one `make backfill` keeps its checkpoints in, and the revision graph.
+NOT_MODELS = {VERSION_TABLE, POST_VERSION_TABLE, BACKFILL_CHECKPOINTS, REVISION_GRAPH}
+
+
 def include_name(name: str | None, type_: str, parent_names: dict) -> bool:
-    """Autogenerate leaves alone the tables of `make backfill` and of the revision graph."""
-    return not (type_ == "table" and name in (BACKFILL_CHECKPOINTS, REVISION_GRAPH))
+    return not (type_ == "table" and name in NOT_MODELS)
+
+
+class Clock:
+    """When the last revision ended (or the run began), and whether the start-up step's
+    deadline has passed (config.attributes["deadline"], a time.monotonic() value set by
+    web/container/startup.py)."""
+
+    def __init__(self) -> None:
+        self.last = time.monotonic()
+
+    def overran(self) -> bool:
+        deadline = config.attributes.get("deadline")
+        return deadline is not None and time.monotonic() > deadline
+
+
+clock = Clock()
+
+
+def on_applied(ctx, step, heads, run_args) -> None:
+    """Each revision, logged with its time, inside its own transaction: past the start-up
+    step's deadline, the one that just ran is rolled back and the run stops here."""
+    now = time.monotonic()
+    way = "upgrade" if step.is_upgrade else "downgrade"
+    logger.info("%s %s %s done in %.1f s", KIND, way, step.up_revision_id, now - clock.last)
+    clock.last = now
+    if clock.overran():
+        raise SystemExit(f"error: past the deadline after {step.up_revision_id}")
 
 
 COMMON = {
@@ -86,6 +145,8 @@ COMMON = {
     "transaction_per_migration": True,
     "process_revision_directives": skip_empty_revision,
     "include_name": include_name,
+    "version_table": POST_VERSION_TABLE if POST else VERSION_TABLE,
+    "on_version_apply": on_applied,
 }
 
 
@@ -96,6 +157,67 @@ SESSION_SETTINGS = (
     f"SET lock_timeout = '{settings.migration_lock_timeout_ms}ms'",
     "SET statement_timeout = 0",
 )
+
+
+def drop_leftover_indexes(connection: Connection, own: bool) -> None:
+    """A CREATE INDEX CONCURRENTLY cut off half way (a stop, a lost node, the deadline) left
+    an INVALID index under its name: dropped, so that its revision builds it again."""
+    level = connection.default_isolation_level
+    if own:
+        connection.execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        for name in drop_invalid_indexes(connection, concurrently=own):
+            logger.info("dropped the invalid index %s (a build cut off)", name)
+    except Exception as exc:  # the next run tries again
+        logger.warning("could not drop INVALID indexes: %s", str(exc).splitlines()[0])
+    finally:
+        if own:
+            connection.commit()  # ends SQLAlchemy's transaction object, as in migration_lock
+            connection.execution_options(isolation_level=level)
+
+
+@contextmanager
+def progress(pid: int) -> Iterator[None]:
+    """Every PROGRESS_SECONDS, log what the migration's session is doing (and how far an
+    index build has got), from a connection of its own."""
+    stop = threading.Event()
+
+    def report() -> None:
+        while not stop.wait(PROGRESS_SECONDS):
+            try:
+                with engine.connect() as watcher:
+                    row = watcher.execute(text(PROGRESS), {"pid": pid}).first()
+            except Exception as exc:  # a report, never a reason to stop
+                logger.info("progress unavailable: %s", str(exc).splitlines()[0])
+                continue
+            if row is not None:
+                logger.info("%s migration running for %.0f s: %s", KIND, *describe(row))
+
+    thread = threading.Thread(target=report, name="migration-progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+PROGRESS = """
+SELECT extract(epoch FROM now() - a.query_start), left(a.query, 100), a.wait_event_type,
+       p.phase, p.blocks_done, p.blocks_total
+FROM pg_stat_activity a LEFT JOIN pg_stat_progress_create_index p ON p.pid = a.pid
+WHERE a.pid = :pid AND a.state = 'active'
+"""
+
+
+def describe(row) -> tuple[float, str]:
+    seconds, query, waiting, phase, done, total = row
+    what = " ".join(query.split())
+    if waiting == "Lock":
+        what += " (waiting for a lock)"
+    if phase:
+        what += f"; {phase}" + (f", {100 * done / total:.0f}% of blocks" if total else "")
+    return seconds, what
 
 
 @contextmanager
@@ -113,27 +235,37 @@ def migration_lock(connection: Connection, own: bool) -> Iterator[None]:
     started = time.monotonic()
     deadline = started + settings.migration_lock_wait_ms / 1000
     while not connection.scalar(try_lock, {"key": MIGRATION_LOCK_KEY}):
+        if clock.overran():
+            raise SystemExit("error: another migration held the lock past the deadline")
         if time.monotonic() > deadline:
             raise SystemExit(
                 f"error: another migration held the lock for over "
                 f"{settings.migration_lock_wait_ms} ms (MIGRATION_LOCK_WAIT_MS)"
             )
         time.sleep(0.2)
-    # For the start-up step's record (web/container/startup.py), shown on /metrics.
+    # For the start-up step: how long it waited (shown on /metrics), and which session to
+    # cancel if the migration runs past its deadline.
     config.attributes["lock_wait_seconds"] = time.monotonic() - started
+    config.attributes["migration_pid"] = connection.scalar(text("SELECT pg_backend_pid()"))
     for statement in SESSION_SETTINGS:
         connection.execute(text(statement))
     if ours:
         connection.commit()  # in autocommit, this only ends SQLAlchemy's transaction object
     if own:
-        connection.execution_options(isolation_level=connection.default_isolation_level)
+        drop_leftover_indexes(connection, own)
+    config.attributes["migrating"] = True
+    clock.last = time.monotonic()
     try:
         yield
     except BaseException:
+        config.attributes["migrating"] = False
         if ours:
             connection.rollback()
+            if own:
+                drop_leftover_indexes(connection, own)
             unlock(connection, ours)
         raise  # else: the caller rolls its transaction back; the lock ends with the session
+    config.attributes["migrating"] = False
     unlock(connection, ours)
 
 
@@ -141,6 +273,35 @@ def unlock(connection: Connection, ours: bool) -> None:
     connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
     if ours:
         connection.commit()
+
+
+def check_needs(connection: Connection, own: bool) -> None:
+    """Refuse to upgrade past a post-deploy revision whose deploy-time revision the database
+    lacks: it would remove what the code still serving may need."""
+    fn = context.get_context().opts.get("fn")
+    if not POST or getattr(fn, "__name__", "") != "upgrade":
+        return
+    script = context.script
+    graph = {rev.revision: to_tuple(rev.down_revision, ()) for rev in script.walk_revisions()}
+    try:
+        target = [rev.revision for rev in script.get_revisions(context.get_revision_argument())]
+    except Exception:  # a relative target ("+1"): check every revision not applied
+        target = list(graph)
+    current = context.get_context().get_current_heads()
+    deploy_graph = code_graph(VERSIONS_DIR)
+    deployed = database_revisions(lambda sql: connection.exec_driver_sql(sql).fetchall())
+    if own and connection.in_transaction():
+        connection.commit()  # the reads above began one; each revision begins its own
+    unknown = [revision for revision in deployed if revision not in deploy_graph]
+    has = applied(deploy_graph, deployed)
+    for revision in sorted(applied(graph, tuple(target)) - applied(graph, current)):
+        needs = getattr(script.get_revision(revision).module, NEEDS, None)
+        if needs and (unknown or needs not in has):
+            at = ", ".join(deployed) or "none"
+            raise SystemExit(
+                f"error: post-deploy revision {revision} needs deploy-time revision {needs}, "
+                f"which the database does not have (it is at {at}); deploy it first"
+            )
 
 
 def run_migrations_offline() -> None:
@@ -175,35 +336,6 @@ def record_revision_graph(connection: Connection) -> None:
         )
 
 
-def drop_leftover_indexes(connection: Connection, own: bool) -> None:
-    """A CREATE INDEX CONCURRENTLY cut off half way (a stop, a lost node) left an INVALID index
-    under its name: dropped before migrating, so the revision builds it again."""
-    if own:
-        connection.execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        for name in drop_invalid_indexes(connection, concurrently=own):
-            logging.getLogger("alembic.env").info(
-                "dropped the invalid index %s (a build cut off)", name
-            )
-    finally:
-        if own:
-            connection.commit()  # ends SQLAlchemy's transaction object, as in migration_lock
-            connection.execution_options(isolation_level=connection.default_isolation_level)
-
-
-def run_migrations(connection: Connection, own: bool) -> None:
-    with migration_lock(connection, own):
-        began = not connection.in_transaction()  # else the caller's transaction holds it all
-        drop_leftover_indexes(connection, own)
-        record_revision_graph(connection)
-        if began:
-            connection.commit()
-        context.configure(connection=connection, **COMMON)
-        with context.begin_transaction():
-            context.run_migrations()
-        grant_to_runtime(connection, own)
-
-
 def grant_to_runtime(connection: Connection, own: bool) -> None:
     """When requests log in as a role of their own (DATABASE_URL's user), give it what
     web/base/roles.py says, as the owner, still under the lock."""
@@ -217,6 +349,23 @@ def grant_to_runtime(connection: Connection, own: bool) -> None:
         connection.commit()
 
 
+def run_migrations(connection: Connection, own: bool) -> None:
+    with migration_lock(connection, own):
+        began = not connection.in_transaction()  # else the caller's transaction holds it all
+        if not own:
+            drop_leftover_indexes(connection, own)
+        if not POST:  # the graph is of deploy-time revisions
+            record_revision_graph(connection)
+        if began:
+            connection.commit()
+        context.configure(connection=connection, **COMMON)
+        check_needs(connection, own)
+        pid = config.attributes["migration_pid"]
+        with progress(pid) if own else nullcontext(), context.begin_transaction():
+            context.run_migrations()
+        grant_to_runtime(connection, own)
+
+
 def run_migrations_online() -> None:
     """Migrate on the caller's connection when given one (Alembic's connection-sharing
     recipe, `config.attributes["connection"]`), inside its transaction, where no
@@ -225,9 +374,11 @@ def run_migrations_online() -> None:
     if isinstance(given, Connection):
         run_migrations(given, own=False)
         return
-    # An engine may be given instead (pytest-alembic does): a connection of it is ours.
+    # An engine may be given instead (pytest-alembic does). A connection it hands out is
+    # ours, unless it is already in a transaction: then it is the caller's, as above
+    # (pytest-alembic's experimental tests wrap their open connection this way).
     with (given or engine).connect() as connection:
-        run_migrations(connection, own=True)
+        run_migrations(connection, own=not connection.in_transaction())
 
 
 if context.is_offline_mode():

@@ -1,6 +1,6 @@
 #!/bin/sh
 # make rehearse [rows=N] [prod_rows=N] [file=<backup>] [against=<git ref>] [max_wait=MS]
-# [max_failed=N]: apply the pending revisions under traffic on a throwaway stack and report
+# [max_failed=N] [start_budget=S]: apply the pending revisions under traffic on a throwaway stack and report
 # what each one did to that traffic and its tables (web/ops/rehearse/ does the work). The
 # stack is a compose project of its own, with its own volume, removed at the end, also on
 # failure or Ctrl-C.
@@ -22,15 +22,16 @@ stack() { REHEARSE_TOOLS_IMAGE=$tools_image REHEARSE_DB_IMAGE=$db_image docker c
 # default where this branch left main: what a deploy of it would apply).
 if [ -n "${file:-}" ]; then
     [ -f "$file" ] || fail "$file: no such file"
-    base="--restored"
+    set -- --restored
 else
     ref=${against:-$(sh scripts/base_ref.sh)} || exit 2
     git rev-parse --quiet --verify "$ref^{commit}" >/dev/null || fail "$ref: not a git ref"
-    # The ref's revision ids, read by the one parser there is (web/base/revisions.py).
-    known=$(git archive "$ref" migrations/versions | docker run --rm -i --network none \
-        --entrypoint sh "$tools_image" -c 'tar -x -C /tmp && python -m web.base.revisions \
-        /tmp/migrations/versions' | paste -s -d, -)
-    base="--known=$known"
+    # The ref's revision ids in a folder of migrations/ (none when the ref has no such
+    # folder), read by the one parser there is (web/base/revisions.py).
+    ids() { git archive "$ref" migrations | docker run --rm -i --network none --entrypoint sh \
+        "$tools_image" -c "tar -x -C /tmp && if [ -d /tmp/migrations/$1 ]; then \
+        python -m web.base.revisions /tmp/migrations/$1; fi" | paste -s -d, -; }
+    set -- "--known=$(ids versions)" "--known-post=$(ids post_deploy)"
 fi
 
 # The driver's container first: after Ctrl-C it may still be stopping, and the network
@@ -45,6 +46,7 @@ if [ -n "${file:-}" ]; then
     stack exec -T db restore-dump.sh <"$file"
 fi
 # Not exec: the trap removes the stack when the driver ends.
-stack run --rm --no-deps --name "$driver" --user "$(id -u):$(id -g)" tools python -m web.ops.rehearse "$base" \
+stack run --rm --no-deps --name "$driver" --user "$(id -u):$(id -g)" tools python -m web.ops.rehearse "$@" \
     ${rows:+--rows="$rows"} ${prod_rows:+--prod-rows="$prod_rows"} \
-    ${max_wait:+--max-wait-ms="$max_wait"} ${max_failed:+--max-failed="$max_failed"}
+    ${max_wait:+--max-wait-ms="$max_wait"} ${max_failed:+--max-failed="$max_failed"} \
+    ${start_budget:+--start-budget="$start_budget"}

@@ -29,6 +29,10 @@ def readyz(app: Path, database: str) -> tuple[int, dict]:
     return status, body
 
 
+def ready(revision: str, post_deploy_pending: int = 0) -> dict:
+    return {"status": "ready", "revision": revision, "post_deploy_pending": post_deploy_pending}
+
+
 def upgrade(app: Path, database: str) -> None:
     result = run_in(app, "alembic", "upgrade", "head", database=database)
     assert result.returncode == 0, result.stderr
@@ -37,13 +41,17 @@ def upgrade(app: Path, database: str) -> None:
 def test_ready_at_head(client) -> None:
     response = client.get("/readyz")
     assert response.status_code == 200
-    assert response.json == {"status": "ready", "revision": HEAD or "none"}
+    assert response.json == {
+        "status": "ready",
+        "revision": HEAD or "none",
+        "post_deploy_pending": 0,
+    }
 
 
 def test_ready_on_an_empty_history(fresh_database: str, app_copy: Path) -> None:
     for revision in (app_copy / "migrations" / "versions").glob("*.py"):
         revision.unlink()
-    assert readyz(app_copy, fresh_database) == (200, {"status": "ready", "revision": "none"})
+    assert readyz(app_copy, fresh_database) == (200, ready("none"))
 
 
 def test_not_ready_behind_head_then_ready_after_upgrade(
@@ -54,7 +62,7 @@ def test_not_ready_behind_head_then_ready_after_upgrade(
     assert status == 503
     assert body["reason"] == "database is at revision none, the code expects t_behind"
     upgrade(app_copy, fresh_database)
-    assert readyz(app_copy, fresh_database) == (200, {"status": "ready", "revision": "t_behind"})
+    assert readyz(app_copy, fresh_database) == (200, ready("t_behind"))
 
 
 def test_still_ready_when_database_is_ahead(fresh_database: str, app_copy: Path) -> None:
@@ -67,8 +75,7 @@ def test_still_ready_when_database_is_ahead(fresh_database: str, app_copy: Path)
     assert readyz(app_copy, fresh_database) == (
         200,
         {
-            "status": "ready",
-            "revision": "t_newer",
+            **ready("t_newer"),
             "schema": "ahead",
             "note": "database is at revision t_newer, ahead of this code's t_ahead",
         },
@@ -85,3 +92,20 @@ def test_not_ready_on_a_revision_of_another_branch(fresh_database: str, app_copy
         "database is at revision f00dfeed, which this code does not know and which is not "
         "recorded as descending from its t_ahead"
     )
+
+
+def test_ready_with_post_deploy_revisions_pending_which_it_counts(
+    fresh_database: str, app_copy: Path
+) -> None:
+    """Post-deploy revisions run after the rollout: ready at the deploy-time head without them."""
+    write_revision(app_copy / "migrations" / "versions", "t_expand", HEAD)
+    post = app_copy / "migrations" / "post_deploy"
+    write_revision(post, "t_contract1", None)
+    write_revision(post, "t_contract2", "t_contract1")
+    upgrade(app_copy, fresh_database)
+    assert readyz(app_copy, fresh_database) == (200, ready("t_expand", post_deploy_pending=2))
+    result = run_in(
+        app_copy, "alembic", "-n", "post", "upgrade", "t_contract1", database=fresh_database
+    )
+    assert result.returncode == 0, result.stderr
+    assert readyz(app_copy, fresh_database) == (200, ready("t_expand", post_deploy_pending=1))

@@ -6,36 +6,73 @@ app, so they hold with or without the sample and with your own migrations.
 """
 
 import argparse
+import importlib
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from pytest_alembic import Config as PytestAlembicConfig
 
-# pytest-alembic's checks (its single-head check is tests/unit/test_revisions.py's,
-# which also allows the empty history that `make remove-sample` leaves).
+# pytest-alembic's checks (its single-head check is tests/unit/test_revisions.py's, which
+# also allows the empty history that `make remove-sample` leaves; its model check is
+# tests/test_post_deploy.py's, where both kinds of revision are applied).
 from pytest_alembic.tests import (  # noqa: F401 (collected as tests)
-    test_model_definitions_match_ddl,
     test_up_down_consistency,
     test_upgrade,
 )
+from pytest_alembic.tests.experimental import test_downgrade_leaves_no_trace  # noqa: F401
+from pytest_alembic.tests.experimental.all_models_register_on_metadata import (
+    get_bare_import_tableset,
+    traverse_modules,
+    url_to_string,
+)
 
-from harness.appcopy import alembic_config, run_in
-from harness.database import admin_connection, database_env, query, recreate_database, server
+from harness import appcopy
+from harness.appcopy import run_in
+from harness.database import (
+    admin_connection,
+    database_env,
+    query,
+    recreate_database,
+    server,
+)
 from harness.revisions import write_revision
 from harness.waiting import wait_until
-from web.app.db import db, migration_uri
+from web.app.db import database_uri, db, metadata, migration_uri
 from web.base.config import load_settings
 from web.base.paths import ROOT, VERSIONS_DIR
-from web.base.revisions import MIGRATION_LOCK_KEY, code_revisions
+from web.base.revisions import MIGRATION_LOCK_KEY, code_revisions, read_revision
 
 pytestmark = pytest.mark.usefixtures("test_database")
 MIGRATIONS_DB = f"{server().dbname}_test_migrations"
 HEAD = (code_revisions()[1] or (None,))[0]  # the code's head; None on an empty history
+
+
+def autocommit_revisions() -> list[str]:
+    """The revisions that leave their transaction (an autocommit_block())."""
+    return sorted(
+        read_revision(path)[0]
+        for path in VERSIONS_DIR.glob("*.py")
+        if "autocommit_block(" in path.read_text()
+    )
+
+
+@pytest.fixture
+def alembic_config(request: pytest.FixtureRequest) -> PytestAlembicConfig:
+    """pytest-alembic's configuration. Its experimental downgrade check runs every revision
+    inside one transaction, where an autocommit block cannot run: it stamps those instead."""
+    in_one_transaction = request.node.name == "test_downgrade_leaves_no_trace"
+    return PytestAlembicConfig(
+        config_options={"script_location": "migrations"},
+        skip_revisions=autocommit_revisions() if in_one_transaction else None,
+    )
 
 
 @pytest.fixture
@@ -48,6 +85,17 @@ def alembic_engine(monkeypatch: pytest.MonkeyPatch) -> sa.Engine:
     engine = sa.create_engine(migration_uri(load_settings()), poolclass=sa.NullPool)
     yield engine
     engine.dispose()
+
+
+def test_all_models_register_on_metadata(alembic_runner) -> None:
+    """pytest-alembic's experimental check, for this layout: env.py alone, in a fresh
+    interpreter, registers every table that importing every resource and model does. (Its
+    own entry point looks for the MetaData in a package's __init__; it is web.app.db's.)"""
+    url = url_to_string(alembic_runner.connection_executor.connection.url)
+    _, registered_by_env_py = get_bare_import_tableset(url)
+    list(traverse_modules("web.api"))
+    importlib.import_module("web.models")
+    assert registered_by_env_py == set(metadata.tables)
 
 
 def versions(app: Path) -> Path:
@@ -162,6 +210,39 @@ def test_env_migrates_on_a_callers_connection_and_transaction(
     assert query(fresh_database, "SELECT to_regclass('alembic_version')") == [(None,)]
 
 
+class HandsOverItsConnection:
+    """Engine-like: its connect() hands out one connection, already in the caller's transaction
+    (as pytest-alembic's experimental tests do)."""
+
+    def __init__(self, connection: sa.Connection) -> None:
+        self.connection = connection
+
+    @contextmanager
+    def connect(self) -> Iterator[sa.Connection]:
+        yield self.connection
+
+
+def test_env_runs_in_the_transaction_of_a_connection_handed_over_as_an_engine(
+    fresh_database: str, app_copy: Path
+) -> None:
+    for revision in versions(app_copy).glob("*.py"):  # an autocommit_block() ends any transaction
+        revision.unlink()
+    write_revision(
+        versions(app_copy), "t_wrapped", None, 'op.execute("CREATE TABLE wrapped (id int)")'
+    )
+    config = Config(str(app_copy / "alembic.ini"))
+    engine = sa.create_engine(database_uri(load_settings()), poolclass=sa.NullPool)
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        config.attributes["connection"] = HandsOverItsConnection(connection)
+        command.upgrade(config, "head")  # not switched to AUTOCOMMIT: it is the caller's
+        assert connection.scalar(sa.text("SELECT to_regclass('wrapped')::text")) == "wrapped"
+        assert query(fresh_database, "SELECT to_regclass('wrapped')") == [(None,)]
+        transaction.rollback()
+    engine.dispose()
+    assert query(fresh_database, "SELECT to_regclass('alembic_version')") == [(None,)]
+
+
 def test_env_migrates_on_a_callers_connection_outside_a_transaction(
     fresh_database: str, app_copy: Path
 ) -> None:
@@ -185,7 +266,7 @@ def test_env_migrates_on_a_callers_connection_outside_a_transaction(
 
 def autogenerate_config(version_path: Path) -> Config:
     """Alembic's config as `alembic revision --autogenerate` sees it, writing into version_path."""
-    config = alembic_config()
+    config = appcopy.alembic_config()
     config.cmd_opts = argparse.Namespace(autogenerate=True)
     config.set_main_option("version_locations", f"{VERSIONS_DIR}{os.pathsep}{version_path}")
     return config

@@ -197,6 +197,28 @@ def test_a_failing_revision_is_reported_and_ends_the_rehearsal(
     assert "OVER BUDGET: revision t_change failed" in result.stdout
 
 
+def test_a_slow_deploy_time_revision_is_told_to_be_post_deploy_and_post_deploy_ones_run(
+    fresh_database: str, app_copy: Path
+) -> None:
+    """Both kinds are rehearsed, deploy-time first; only the deploy-time one is judged
+    against the start budget (shortened here)."""
+    post_deploy = app_copy / "migrations" / "post_deploy"
+    for path in post_deploy.glob("*.py"):
+        path.unlink()
+    write_revision(
+        post_deploy, "t_post", None, 'op.execute("SELECT pg_sleep(0.6)")', needs="t_change"
+    )
+    slow = 'op.execute("SELECT pg_sleep(0.6)")'
+    result = rehearse(app_copy, fresh_database, slow, "--rows=1000", "--start-budget=0.5")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "post-deploy, pending after the base (no revisions): t_post" in result.stderr
+    assert re.search(r"revision t_post \(post-deploy\): applied in \d+\.\d\d s", result.stdout)
+    [verdict] = [line for line in result.stdout.splitlines() if "OVER BUDGET" in line]
+    assert re.search(r"revision t_change: took \d+\.\d s, over the 0.5 s start budget", verdict)
+    assert "make it a post-deploy revision" in verdict
+    assert "t_post" not in verdict
+
+
 def test_an_enum_gaining_a_value_does_not_rewrite(fresh_database: str, app_copy: Path) -> None:
     """What the enum revisions render (ALTER TYPE ... ADD VALUE): the table keeps its file."""
     enum_table = """

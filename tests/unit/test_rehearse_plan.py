@@ -3,9 +3,10 @@ and the pending revisions in order (web/ops/rehearse/catalog.py, pending.py)."""
 
 import pytest
 
+from web.base.revisions import applied
 from web.ops.rehearse import RehearsalError
 from web.ops.rehearse.catalog import Column, Table, plan_values
-from web.ops.rehearse.pending import ancestors, base_heads, in_order, pending_revisions
+from web.ops.rehearse.pending import base_heads, in_order, pending_revisions
 
 
 def column(name: str, type_: str, typname: str, category: str, **kw) -> Column:
@@ -84,7 +85,7 @@ GRAPH = {"a": (), "b": ("a",), "c": ("b",), "d": ("b",), "e": ("c", "d")}
 
 
 def test_pending_revisions_come_after_the_ones_they_build_on() -> None:
-    assert ancestors(GRAPH, ["c"]) == {"a", "b", "c"}
+    assert applied(GRAPH, ("c",)) == {"a", "b", "c"}
     assert base_heads(GRAPH, {"a", "b", "zzz"}) == ["b"]  # an id the code lacks: ignored
     assert in_order(GRAPH, {"c", "d", "e"}) == ["c", "d", "e"]
 

@@ -23,20 +23,23 @@ def report(
     requests: list[Request] = (),
     rewritten: tuple[str, ...] = (),
     error: str | None = None,
+    seconds: float = 0.1,
+    kind: str = "deploy-time",
 ):
-    """One revision that ran from t=10 to t=10.1, on tables with these rows."""
+    """One revision that ran from t=10 for `seconds`, on tables with these rows."""
     before = {name: TableState(file=1, rows=count) for name, count in rows.items()}
     after = {name: TableState(2 if name in rewritten else 1, count) for name, count in rows.items()}
     return summarise(
         "r1",
         error,
-        window=(8.0, 10.0, 10.1),
+        window=(8.0, 10.0, 10.0 + seconds),
         states=(before, after),
         footprints=list(footprints),
         requests=list(requests),
         samples=list(samples),
         interval=0.05,
         max_wait=BUDGET.max_wait,
+        kind=kind,
     )
 
 
@@ -173,3 +176,16 @@ def test_a_failed_revision_is_over_budget() -> None:
     done = report(rows={"items": 1000}, error="division by zero")
     assert render(done, BUDGET).splitlines()[-1] == "  over budget: the revision failed"
     assert verdict([done], 10, BUDGET)[1].startswith("rehearse: OVER BUDGET: revision r1 failed")
+
+
+def test_a_deploy_time_revision_over_the_start_budget_is_told_to_be_post_deploy() -> None:
+    """Replicas wait for a deploy-time revision on start; a post-deploy one runs after the
+    rollout, so the same time is no finding there (its locks are still judged)."""
+    slow = report(rows={"items": 0}, seconds=12.0)
+    [finding] = findings(slow, BUDGET)
+    assert finding.startswith("took 12.0 s, over the 10 s start budget")
+    assert "make it a post-deploy revision (make revision msg=... post=1)" in finding
+    assert findings(slow, Budget(1.0, 0, start_budget=15)) == []
+    later = report(rows={"items": 0}, seconds=12.0, kind="post-deploy")
+    assert findings(later, BUDGET) == []
+    assert render(later, BUDGET).startswith("revision r1 (post-deploy): applied in 12.00 s")

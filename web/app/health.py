@@ -9,8 +9,11 @@ without migrating (expand/contract: docs/schema-changes.md). Ahead means recorde
 descending from this code's head (web/base/revisions.py: standing); another branch's
 revision is not ready, nor is behind or empty (tables may be missing).
 
+Post-deploy revisions (alembic_version_post) do not count: they run after the rollout. The
+answer says how many of this code's are still to apply (post_deploy_pending).
+
 The body is one JSON object: `status`, then what explains it (`revision`, `schema`,
-`note` or `reason`); add keys to it, clients read the ones they know.
+`note` or `reason`, `post_deploy_pending`); add keys to it, clients read the ones they know.
 """
 
 from typing import Any
@@ -21,7 +24,18 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from web.app.db import db
 from web.app.reads import retry_if_disconnected
-from web.base.revisions import AHEAD, AT_HEAD, ELSEWHERE, code_revisions, standing
+from web.base.paths import POST_DEPLOY_DIR
+from web.base.revisions import (
+    AHEAD,
+    AT_HEAD,
+    ELSEWHERE,
+    POST_VERSION_TABLE,
+    code_graph,
+    code_revisions,
+    database_revisions,
+    pending,
+    standing,
+)
 
 bp = Blueprint("health", __name__)
 
@@ -32,17 +46,23 @@ def healthz() -> ResponseReturnValue:
 
 
 @retry_if_disconnected
-def schema() -> tuple[tuple[str, ...], str]:
-    """The database's revisions, and where they stand against the code's."""
+def schema() -> tuple[tuple[str, ...], str, int]:
+    """The database's deploy-time revisions, where they stand against the code's, and how
+    many of the code's post-deploy revisions it lacks."""
     with db.engines["reads"].connect() as connection:
-        return standing(lambda sql: connection.exec_driver_sql(sql).fetchall())
+
+        def query(sql: str) -> list[tuple]:
+            return connection.exec_driver_sql(sql).fetchall()
+
+        post = database_revisions(query, POST_VERSION_TABLE)
+        return *standing(query), len(pending(code_graph(POST_DEPLOY_DIR), post))
 
 
 @bp.get("/readyz")
 def readyz() -> ResponseReturnValue:
     heads = ", ".join(code_revisions()[1])
     try:
-        current, state = schema()
+        current, state, post_pending = schema()
     except SQLAlchemyError as exc:
         cause = getattr(exc, "orig", None) or exc
         # Named, since requests may reach PostgreSQL through PgBouncer: which one is away?
@@ -63,4 +83,5 @@ def readyz() -> ResponseReturnValue:
             )
         else:
             body["reason"] = f"database is at revision {revision}, the code expects {heads}"
+    body["post_deploy_pending"] = post_pending
     return jsonify(body), 200 if body["status"] == "ready" else 503

@@ -70,6 +70,7 @@ class Settings:
     db_budget_strict: bool
     db_wait_timeout: int
     migrate_on_start: bool
+    migrate_on_start_timeout: int
     migration_lock_wait_ms: int
     migration_lock_timeout_ms: int
     backfill_pause_ms: int
@@ -147,6 +148,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         db_budget_strict=env.boolean("DB_BUDGET_STRICT", False),
         db_wait_timeout=env.integer("DB_WAIT_TIMEOUT", 60, minimum=0),
         migrate_on_start=env.boolean("MIGRATE_ON_START", True),
+        # Past it, the start-up step cancels its migration, rolls it back and exits 1: under
+        # the orchestrator's healthcheck window (docs/deploying.md), with DB_WAIT_TIMEOUT. 0: none.
+        migrate_on_start_timeout=env.integer("MIGRATE_ON_START_TIMEOUT", 30, minimum=0),
         migration_lock_wait_ms=env.integer("MIGRATION_LOCK_WAIT_MS", 300_000, minimum=1),
         migration_lock_timeout_ms=env.integer("MIGRATION_LOCK_TIMEOUT_MS", 5_000, minimum=0),
         # make backfill (web/ops/backfill.py): the pause between two batches, and how

@@ -16,8 +16,17 @@ from pathlib import Path
 
 from web.base.paths import ALEMBIC_INI, VERSIONS_DIR
 
-# The PostgreSQL advisory lock that serialises `alembic upgrade` runs (migrations/env.py).
+# The PostgreSQL advisory lock that serialises `alembic upgrade` runs (migrations/env.py),
+# deploy-time and post-deploy alike.
 MIGRATION_LOCK_KEY = 0x466C_61736B_4D67  # "FlaskMg"; any fixed 64-bit number would do
+# The two Alembic environments: alembic.ini's sections, and the tables of their versions.
+# Deploy-time revisions run on start (`alembic upgrade head`); post-deploy ones after the
+# rollout (`alembic -n post upgrade head`: make post-migrate, make deploy).
+VERSION_TABLE = "alembic_version"
+POST_SECTION = "post"
+POST_VERSION_TABLE = "alembic_version_post"
+# What a post-deploy revision names: the deploy-time revision it needs applied first.
+NEEDS = "needs_deploy_revision"
 # The table `make backfill` keeps its checkpoints in; autogenerate leaves it alone.
 BACKFILL_CHECKPOINTS = "backfill_checkpoints"
 # Which revision revises which, as every release that migrated the database knew it
@@ -40,14 +49,18 @@ class UnreadableRevision(Exception):
     """A revision file is not in a shape the fast scan understands."""
 
 
-def read_revision(path: Path) -> tuple[str, tuple[str, ...]]:
-    """(the file's revision id, the ids it revises)."""
-    text = path.read_text(encoding="utf-8")
+def parse_revision(text: str, name: str = "") -> tuple[str, tuple[str, ...]]:
+    """(a revision file's revision id, the ids it revises), from its text."""
     revision = _REVISION.findall(text)
     down = _DOWN_REVISION.findall(text)
     if len(revision) != 1 or len(down) != 1 or not _DOWN_LITERAL.match(down[0].strip()):
-        raise UnreadableRevision(path.name)
+        raise UnreadableRevision(name)
     return revision[0], tuple(_QUOTED.findall(down[0]))
+
+
+def read_revision(path: Path) -> tuple[str, tuple[str, ...]]:
+    """(the file's revision id, the ids it revises)."""
+    return parse_revision(path.read_text(encoding="utf-8"), path.name)
 
 
 def scan_revisions(versions_dir: Path = VERSIONS_DIR) -> dict[str, tuple[str, ...]]:
@@ -60,33 +73,72 @@ def heads_of(graph: dict[str, tuple[str, ...]]) -> list[str]:
     return sorted(rev for rev in graph if rev not in revised)
 
 
-def _alembic_revisions(versions_dir: Path) -> tuple[set[str], list[str]]:
+def _alembic_graph(versions_dir: Path) -> dict[str, tuple[str, ...]]:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
+    from alembic.util import to_tuple
 
     config = Config(str(ALEMBIC_INI))
     config.set_main_option("script_location", str(versions_dir.parent))
+    config.set_main_option("version_locations", str(versions_dir))
     script = ScriptDirectory.from_config(config)
-    return {rev.revision for rev in script.walk_revisions()}, sorted(script.get_heads())
+    return {rev.revision: to_tuple(rev.down_revision, ()) for rev in script.walk_revisions()}
+
+
+def _alembic_revisions(versions_dir: Path) -> tuple[set[str], list[str]]:
+    graph = _alembic_graph(versions_dir)
+    return set(graph), heads_of(graph)
 
 
 @cache
+def code_graph(versions_dir: Path = VERSIONS_DIR) -> dict[str, tuple[str, ...]]:
+    """The code's revisions in `versions_dir`, each mapped to those it revises (a missing
+    folder has none: an image from before post-deploy revisions)."""
+    try:
+        return scan_revisions(versions_dir)
+    except UnreadableRevision:
+        return _alembic_graph(versions_dir)
+
+
 def code_revisions(versions_dir: Path = VERSIONS_DIR) -> tuple[frozenset[str], tuple[str, ...]]:
     """(every revision id the code knows, its heads)."""
-    try:
-        graph = scan_revisions(versions_dir)
-        return frozenset(graph), tuple(heads_of(graph))
-    except UnreadableRevision:
-        known, heads = _alembic_revisions(versions_dir)
-        return frozenset(known), tuple(heads)
+    graph = code_graph(versions_dir)
+    return frozenset(graph), tuple(heads_of(graph))
 
 
-def database_revisions(query: Callable[[str], list[tuple]]) -> tuple[str, ...]:
-    """The revisions stamped in a database (none when never migrated). `query` runs one
-    SQL statement and returns its rows: a psycopg2 cursor's or a SQLAlchemy connection's."""
-    if not query("SELECT to_regclass('alembic_version') IS NOT NULL")[0][0]:
+def applied(graph: dict[str, tuple[str, ...]], current: tuple[str, ...]) -> set[str]:
+    """The revisions of `graph` that a database at `current` has: those and their ancestors."""
+    done: set[str] = set()
+    stack = [revision for revision in current if revision in graph]
+    while stack:
+        revision = stack.pop()
+        if revision not in done:
+            done.add(revision)
+            stack.extend(graph.get(revision, ()))
+    return done
+
+
+def pending(graph: dict[str, tuple[str, ...]], current: tuple[str, ...]) -> list[str]:
+    """The revisions of `graph` a database at `current` still lacks (none when it is at a
+    revision the graph does not know: it is ahead of this code)."""
+    if any(revision not in graph for revision in current):
+        return []
+    return sorted(set(graph) - applied(graph, current))
+
+
+def database_revisions(
+    query: Callable[[str], list[tuple]], table: str = VERSION_TABLE
+) -> tuple[str, ...]:
+    """The revisions stamped in a database's `table` (empty when it was never migrated).
+
+    `query` runs one SQL statement and returns its rows, so that the entrypoint can
+    use a bare psycopg2 cursor and the app a SQLAlchemy connection.
+    """
+    if table not in (VERSION_TABLE, POST_VERSION_TABLE):
+        raise ValueError(f"not a version table: {table}")
+    if not query(f"SELECT to_regclass('{table}') IS NOT NULL")[0][0]:
         return ()
-    return tuple(row[0] for row in query("SELECT version_num FROM alembic_version ORDER BY 1"))
+    return tuple(row[0] for row in query(f"SELECT version_num FROM {table} ORDER BY 1"))  # noqa: S608 (one of two names)
 
 
 def compare(

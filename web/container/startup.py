@@ -20,6 +20,7 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -211,6 +212,64 @@ def grants_missing(settings: Settings, connection: Any) -> int:
         raise StartupError(f"cannot check what {runtime} may do: {first_line(exc)}") from None
 
 
+class Deadline:
+    """MIGRATE_ON_START_TIMEOUT, so that an orchestrator's healthcheck never kills a migration
+    at an arbitrary point: past it, migrations/env.py stops before the next revision (rolling
+    back the one that just ran), and this cancels the statement running now, every second,
+    until the run has rolled back, dropped any half-built index and released its lock. If
+    nothing stops it within GRACE seconds (a revision busy in Python), the process exits."""
+
+    GRACE = 15
+
+    def __init__(self, settings: Settings, attributes: dict[str, Any]) -> None:
+        self.settings = settings
+        self.seconds = settings.migrate_on_start_timeout
+        self.attributes = attributes
+        self.passed = threading.Event()
+        self.done = threading.Event()
+
+    def __enter__(self) -> Deadline:
+        if self.seconds:
+            self.attributes["deadline"] = time.monotonic() + self.seconds
+            threading.Thread(target=self.watch, name="migration-deadline", daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+
+    def watch(self) -> None:
+        if self.done.wait(self.seconds):
+            return
+        self.passed.set()
+        give_up = time.monotonic() + self.GRACE
+        while self.attributes.get("migrating") and time.monotonic() < give_up:
+            self.cancel(self.attributes.get("migration_pid"))
+            if self.done.wait(1):
+                return
+        if not self.done.wait(max(0.0, give_up - time.monotonic())):
+            logger.error("%s; it did not stop within %d s, exiting", self.reason(), self.GRACE)
+            os._exit(1)
+
+    def cancel(self, pid: int | None) -> None:
+        import psycopg2
+
+        if pid is None:
+            return
+        try:
+            kwargs = {
+                **self.settings.connect_args(),
+                **self.settings.migration_database.connect_kwargs(),
+            }
+            with psycopg2.connect(**kwargs) as connection, connection.cursor() as cursor:
+                cursor.execute("SELECT pg_cancel_backend(%s)", (pid,))
+            connection.close()
+        except psycopg2.Error as exc:
+            log(f"could not cancel the migration's statement: {first_line(exc)}")
+
+    def reason(self) -> str:
+        return f"deploy-time migrations ran over MIGRATE_ON_START_TIMEOUT ({self.seconds} s)"
+
+
 def migrate(settings: Settings, connection: Any) -> tuple[str, float, bool]:
     """Bring the database to head, and the runtime role's grants with it (migrations/env.py
     gives them); (the revision it is at now, seconds waited for the lock, whether it is ahead
@@ -249,12 +308,26 @@ def migrate(settings: Settings, connection: Any) -> tuple[str, float, bool]:
     from alembic.config import Config
 
     config = Config(str(ALEMBIC_INI))
+    deadline = Deadline(settings, config.attributes)
     try:
-        command.upgrade(config, "head")
-    except SystemExit as exc:  # env.py's own one-line errors (the lock wait ran out)
-        raise StartupError(str(exc.code).removeprefix("error: ")) from None
-    except Exception as exc:
-        raise StartupError(f"migration failed: {type(exc).__name__}: {first_line(exc)}") from None
+        with deadline:
+            command.upgrade(config, "head")
+    except (SystemExit, Exception) as exc:
+        # env.py's own one-line errors (the lock wait ran out) are SystemExit("error: ...").
+        cause = (
+            str(exc.code)
+            if isinstance(exc, SystemExit)
+            else f"{type(exc).__name__}: {first_line(exc)}"
+        )
+        if deadline.passed.is_set():
+            raise StartupError(
+                f"{deadline.reason()}: stopped ({cause.removeprefix('error: ')}); the database "
+                "stays at its last complete revision, with no half-built index, and the lock is "
+                "released. Make long work a post-deploy revision (docs/deploying.md)"
+            ) from None
+        if isinstance(exc, SystemExit):
+            raise StartupError(cause.removeprefix("error: ")) from None
+        raise StartupError(f"migration failed: {cause}") from None
     # migrations/env.py notes how long it waited for another replica's migration.
     return heads[0], config.attributes.get("lock_wait_seconds", 0.0), False
 

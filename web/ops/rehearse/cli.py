@@ -1,7 +1,7 @@
 """The rehearsal's arguments and its run: the "before" database, the traffic and the sampler
 started, each pending revision applied on its own (alembic upgrade <rev>, through
-migrations/env.py as on a deploy), a report each, the verdict. Exit 1 over budget, 2 on bad
-input."""
+migrations/env.py as on a deploy), the deploy-time ones and then the post-deploy ones
+(`alembic -n post`), a report each, the verdict. Exit 1 over budget, 2 on bad input."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from alembic.config import Config
 
 from web.app.db import migration_engine
 from web.base.config import ConfigError, DatabaseURL, load_settings
-from web.base.paths import ALEMBIC_INI
+from web.base.paths import ALEMBIC_INI, POST_DEPLOY_DIR
+from web.base.revisions import POST_SECTION, POST_VERSION_TABLE, scan_revisions
 from web.ops.rehearse import RehearsalError, say
 from web.ops.rehearse.catalog import fill, plan_values, read_tables, table_states
 from web.ops.rehearse.pending import pending_revisions
@@ -34,6 +35,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     base = parser.add_mutually_exclusive_group(required=True)
     base.add_argument("--known", help="the base's revision ids, comma-separated ('' for none)")
     base.add_argument("--restored", action="store_true", help="the database holds a backup")
+    parser.add_argument(
+        "--known-post", default="", help="with --known: the base's post-deploy revision ids"
+    )
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows per table (1000000)")
     parser.add_argument(
         "--prod-rows", type=int, help="production's rows per table: each lock's hold projected"
@@ -42,6 +46,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--max-wait-ms", type=int, default=1000, help="budget: longest request (1000)"
     )
     parser.add_argument("--max-failed", type=int, default=0, help="budget: failed requests (0)")
+    parser.add_argument(
+        "--start-budget",
+        type=float,
+        default=10.0,
+        help="budget: seconds a deploy-time revision may take on start (10)",
+    )
     parser.add_argument("--rate", type=float, default=20, help="requests a second per thread (20)")
     parser.add_argument(
         "--sample-ms", type=int, default=50, help="sampling interval, at most 100 (50)"
@@ -56,9 +66,16 @@ def parse(argv: list[str]) -> argparse.Namespace:
         parser.error("--prod-rows: at least 1")
     if not 1 <= args.sample_ms <= 100:
         parser.error("--sample-ms: between 1 and 100")
-    if args.max_wait_ms < 1 or args.max_failed < 0 or args.rate <= 0 or args.settle <= 0:
+    if (
+        args.max_wait_ms < 1
+        or args.max_failed < 0
+        or args.rate <= 0
+        or args.settle <= 0
+        or args.start_budget <= 0
+    ):
         parser.error(
-            "--max-wait-ms, --rate and --settle must be positive, --max-failed not negative"
+            "--max-wait-ms, --rate, --settle and --start-budget must be positive, "
+            "--max-failed not negative"
         )
     return args
 
@@ -73,8 +90,7 @@ def main(argv: list[str]) -> int:
 
 
 def apply_each(
-    config: Config,
-    pending: list[str],
+    pending: list[tuple[Config, str]],
     *,
     control,
     traffic: Traffic,
@@ -86,7 +102,7 @@ def apply_each(
     reports = []
     interval = args.sample_ms / 1000
     time.sleep(args.settle)  # the first "before" window
-    for revision in pending:
+    for config, revision in pending:
         states_before = table_states(control)
         seen = len(footprints.seen)
         start = time.monotonic()
@@ -109,6 +125,7 @@ def apply_each(
                 samples=sampler.between(start, end + interval),
                 interval=interval,
                 max_wait=args.max_wait_ms / 1000,
+                kind="post-deploy" if config.config_ini_section == POST_SECTION else "deploy-time",
             )
         )
         if error:
@@ -139,20 +156,28 @@ def rehearse(args: argparse.Namespace) -> int:
     control.autocommit = True
     with closing(control):
         heads, pending, where = pending_revisions(None if args.restored else args.known, query)
-        if not pending:
+        post_heads, post_pending, post_where = pending_revisions(
+            None if args.restored else args.known_post,
+            query,
+            scan_revisions(POST_DEPLOY_DIR),
+            POST_VERSION_TABLE,
+        )
+        if not pending and not post_pending:
             say(f"nothing to rehearse: no revision after {where}")
             return 0
-        say(f"pending after {where}: {', '.join(pending)}")
-        config = Config(str(ALEMBIC_INI))
+        say(f"pending after {where}: {', '.join(pending) or 'none'}")
+        if post_pending:
+            say(f"post-deploy, pending after {post_where}: {', '.join(post_pending)}")
         # migrations/env.py migrates on a connection of this engine (Alembic's
         # connection-sharing recipe), named so that the sampler finds its locks.
         engine = migration_engine(settings, application_name=MIGRATION_APP)
-        config.attributes["connection"] = engine
+        config, post = Config(str(ALEMBIC_INI)), Config(str(ALEMBIC_INI), ini_section=POST_SECTION)
+        config.attributes["connection"] = post.attributes["connection"] = engine
         if args.restored:
             query("ANALYZE")  # pg_restore leaves the planner without statistics
         else:
-            for head in heads:
-                command.upgrade(config, head)
+            for each, head in [(config, head) for head in heads] + [(post, h) for h in post_heads]:
+                command.upgrade(each, head)
             fill(control, plan_values(read_tables(control)), args.rows)
         footprints = Footprints(engine)  # after the base: only the pending revisions' own
         tables = plan_values(read_tables(control))
@@ -166,8 +191,7 @@ def rehearse(args: argparse.Namespace) -> int:
             Sampler(sampling, args.sample_ms / 1000) as sampler,
         ):
             reports = apply_each(
-                config,
-                pending,
+                [(config, rev) for rev in pending] + [(post, rev) for rev in post_pending],
                 control=control,
                 traffic=traffic,
                 sampler=sampler,
@@ -175,7 +199,7 @@ def rehearse(args: argparse.Namespace) -> int:
                 args=args,
             )
         engine.dispose()
-    budget = Budget(args.max_wait_ms / 1000, args.max_failed, args.prod_rows)
+    budget = Budget(args.max_wait_ms / 1000, args.max_failed, args.prod_rows, args.start_budget)
     print()
     for report in reports:
         print(render(report, budget))

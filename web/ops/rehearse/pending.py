@@ -1,27 +1,15 @@
 """Which revisions to rehearse: those after a restored backup's, or those a base git ref
-does not have, each after the ones it builds on."""
+does not have, each after the ones it builds on; deploy-time or post-deploy (`table`)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
-from web.base.revisions import database_revisions, scan_revisions
+from web.base.revisions import VERSION_TABLE, applied, database_revisions, scan_revisions
 from web.ops.rehearse import RehearsalError
 
 Graph = dict[str, tuple[str, ...]]  # revision -> the revisions it builds on
-
-
-def ancestors(graph: Graph, revisions: Iterable[str]) -> set[str]:
-    """`revisions` and every revision they build on."""
-    seen: set[str] = set()
-    todo = list(revisions)
-    while todo:
-        revision = todo.pop()
-        if revision not in seen:
-            seen.add(revision)
-            todo.extend(graph.get(revision, ()))
-    return seen
 
 
 def in_order(graph: Graph, revisions: set[str]) -> list[str]:
@@ -49,16 +37,23 @@ def base_heads(graph: Graph, known: set[str]) -> list[str]:
 
 
 def pending_revisions(
-    known: str | None, query: Callable[[str], list[tuple]], graph: Graph | None = None
+    known: str | None,
+    query: Callable[[str], list[tuple]],
+    graph: Graph | None = None,
+    table: str = VERSION_TABLE,
 ) -> tuple[list[str], list[str], str]:
     """(the heads the database starts at, the revisions to rehearse in order, a description
     of the start). `known`: the base's revision ids, comma-separated; None: the database
-    holds a restored backup, read through `query`."""
+    holds a restored backup, read through `query` from `table` (a backup without the
+    post-deploy table has none applied)."""
     graph = scan_revisions() if graph is None else graph
     if known is None:
-        if not query("SELECT to_regclass('alembic_version') IS NOT NULL")[0][0]:
+        if (
+            table == VERSION_TABLE
+            and not query("SELECT to_regclass('alembic_version') IS NOT NULL")[0][0]
+        ):
             raise RehearsalError("the restored database has no alembic_version table")
-        heads = list(database_revisions(query))
+        heads = list(database_revisions(query, table))
         unknown = [head for head in heads if head not in graph]
         if unknown:
             raise RehearsalError(
@@ -68,4 +63,4 @@ def pending_revisions(
     else:
         heads = base_heads(graph, {rev for rev in re.split(r"[\s,]+", known) if rev})
         where = f"the base ({', '.join(heads) or 'no revisions'})"
-    return heads, in_order(graph, set(graph) - ancestors(graph, heads)), where
+    return heads, in_order(graph, set(graph) - applied(graph, tuple(heads))), where

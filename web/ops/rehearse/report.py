@@ -25,6 +25,7 @@ class Budget:
     max_wait: float  # seconds a request may take
     max_failed: int  # failed requests, over the whole rehearsal
     prod_rows: int | None = None  # production's rows, for the projection
+    start_budget: float = 10.0  # seconds a deploy-time revision may take: replicas wait for it
 
 
 @dataclass
@@ -55,6 +56,7 @@ class RevisionReport:
     samples: int
     interval: float
     longest_gap: float = 0.0
+    kind: str = "deploy-time"  # or "post-deploy" (migrations/post_deploy/)
     over_budget: int = 0  # requests that waited longer than the budget
     failed: int = 0
 
@@ -140,6 +142,7 @@ def summarise(
     samples: list[Sample],
     interval: float,
     max_wait: float,
+    kind: str = "deploy-time",
 ) -> RevisionReport:
     """The report of one revision. `window`: (start of the "before" window, the revision's
     start, its end); `states`: the tables before and after it."""
@@ -153,7 +156,7 @@ def summarise(
             report.grows_with = report.rows
     judge_locks(tables, sampled_locks(samples, interval), footprints)
     result = RevisionReport(
-        revision, end - start, error, [], lock_waits(samples), len(samples), interval
+        revision, end - start, error, [], lock_waits(samples), len(samples), interval, kind=kind
     )
     result.longest_gap = max((b.at - a.at for a, b in itertools.pairwise(samples)), default=0.0)
     for request in requests:
@@ -201,6 +204,16 @@ def projected_holds(report: RevisionReport, budget: Budget) -> Iterable[str]:
             )
 
 
+def start_path(report: RevisionReport, budget: Budget) -> Iterable[str]:
+    """A deploy-time revision runs on start: every new replica waits for it."""
+    if report.kind == "deploy-time" and report.seconds > budget.start_budget:
+        yield (
+            f"took {report.seconds:.1f} s, over the {budget.start_budget:g} s start budget "
+            "(new replicas wait for it before they serve): make it a post-deploy revision "
+            "(make revision msg=... post=1), applied after the rollout"
+        )
+
+
 def slow_requests(report: RevisionReport, budget: Budget) -> Iterable[str]:
     if report.over_budget:
         yield f"{report.over_budget} requests waited over {budget.max_wait * 1000:.0f} ms"
@@ -210,6 +223,7 @@ CHECKS: tuple[Callable[[RevisionReport, Budget], Iterable[str]], ...] = (
     rewrites,
     blocking_reads,
     projected_holds,
+    start_path,
     slow_requests,
 )
 
@@ -279,8 +293,9 @@ def columns(report: RevisionReport, budget: Budget) -> list[tuple[str, ...]]:
 def render(report: RevisionReport, budget: Budget) -> str:
     outcome = f"failed: {report.error}" if report.error else "applied"
     projection = f", projected to {budget.prod_rows:,} rows" if budget.prod_rows else ""
+    kind = " (post-deploy)" if report.kind == "post-deploy" else ""
     lines = [
-        f"revision {report.revision}: {outcome} in {report.seconds:.2f} s "
+        f"revision {report.revision}{kind}: {outcome} in {report.seconds:.2f} s "
         f"({report.samples} samples of pg_locks and pg_stat_activity, "
         f"every {report.interval * 1000:.0f} ms, longest gap {report.longest_gap * 1000:.0f} ms"
         f"{projection})",
