@@ -12,21 +12,18 @@ Ports are 127.0.0.1 only (E2E_HTTP_PORT, E2E_HTTPS_PORT, E2E_PROMETHEUS_PORT).
 
 import json
 import os
-import secrets
 import socket
 import ssl
 import statistics
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
 
 from harness.compose import ROOT, Stack
-from harness.proxy import HTTP_PORT, HTTPS, HTTPS_PORT, caddy_ca
+from harness.proxy import HTTP_PORT, HTTPS, HTTPS_PORT, caddy_ca, real_secrets
 from harness.security import capabilities, confinement
 from harness.waiting import wait_until
 
@@ -35,35 +32,14 @@ PROMETHEUS = f"http://127.0.0.1:{PROMETHEUS_PORT}"
 REPLICAS = 2
 
 
-def secret_files() -> Path:
-    """An env file naming four new random secrets, as a host's .env would: the files in a
-    folder only root (this test) may enter, each readable, so that the containers' users
-    can read the copy compose mounts (docs/security.md)."""
-    folder = Path(tempfile.mkdtemp(prefix="e2e-secrets-"))
-    lines = []
-    for variable, name in (
-        ("POSTGRES_PASSWORD_FILE", "postgres_password"),
-        ("MIGRATION_DATABASE_PASSWORD_FILE", "db_owner_password"),
-        ("DATABASE_PASSWORD_FILE", "db_password"),
-        ("SECRET_KEY_FILE", "secret_key"),
-    ):
-        (folder / name).write_text(secrets.token_hex(32) + "\n")
-        (folder / name).chmod(0o444)
-        lines.append(f"{variable}={folder / name}")
-    folder.chmod(0o700)
-    env_file = Path(tempfile.mkdtemp(prefix="e2e-env-")) / ".env"
-    env_file.write_text("\n".join(lines) + "\n")
-    return env_file
-
-
 @pytest.fixture(scope="module")
 def proxied(stack: Stack) -> Iterator[Stack]:
     """The suite's stack behind Caddy, with Prometheus and real secrets, on a new volume (the
     database takes its roles' passwords at its first start); the plain stack again afterwards."""
     proxied = stack.with_overlay(ROOT / "compose.proxy.yml")
-    proxied.base = [*proxied.base[:2], "--env-file", str(secret_files()), *proxied.base[2:]]
     proxied.env = {
         **stack.env,
+        **real_secrets(),
         "COMPOSE_PROFILES": "monitoring",
         "PROXY_HOST_IP": "127.0.0.1",
         "HTTP_PORT": str(HTTP_PORT),

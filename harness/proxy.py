@@ -2,6 +2,7 @@
 (E2E_HTTP_PORT, E2E_HTTPS_PORT), with Caddy's local CA for HTTPS on localhost."""
 
 import os
+import secrets
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,17 +17,38 @@ HTTPS = f"https://localhost:{HTTPS_PORT}"
 CADDY_ROOT = "/data/caddy/pki/authorities/local/root.crt"
 
 
+def real_secrets() -> dict[str, str]:
+    """Four new random secrets, named as a host's .env names them (docs/security.md): files
+    in a folder only root (the suite) may enter, each readable by the containers' users."""
+    folder = Path(tempfile.mkdtemp(prefix="e2e-secrets-"))
+    env = {}
+    for variable, name in (
+        ("POSTGRES_PASSWORD_FILE", "postgres_password"),
+        ("MIGRATION_DATABASE_PASSWORD_FILE", "db_owner_password"),
+        ("DATABASE_PASSWORD_FILE", "db_password"),
+        ("SECRET_KEY_FILE", "secret_key"),
+    ):
+        (folder / name).write_text(secrets.token_hex(32) + "\n")
+        (folder / name).chmod(0o444)
+        env[variable] = str(folder / name)
+    folder.chmod(0o700)
+    return env
+
+
 @contextmanager
 def behind_the_proxy(stack: Stack, restore: bool = True) -> Iterator[Stack]:
-    """The suite's stack with Caddy in front; with `restore`, a fresh plain stack again
-    afterwards (an upgrade leaves the database at a revision the suite's image lacks)."""
+    """The suite's stack with Caddy in front, on real secrets and so a new database volume
+    (the roles take their passwords at its first start); with `restore`, a fresh plain
+    stack again afterwards."""
     proxied = stack.with_overlay(ROOT / "compose.proxy.yml")
     proxied.env = {
         **stack.env,
+        **real_secrets(),
         "PROXY_HOST_IP": "127.0.0.1",
         "HTTP_PORT": str(HTTP_PORT),
         "HTTPS_PORT": str(HTTPS_PORT),
     }
+    stack.down(volumes=True)
     proxied.up()
     try:
         yield proxied
