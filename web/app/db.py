@@ -92,7 +92,7 @@ def statement_timeout_option(settings: Settings) -> dict[str, str]:
 def drop_invalid_indexes(connection: Connection, concurrently: bool) -> list[str]:
     """Drop the INVALID indexes that a CREATE INDEX CONCURRENTLY cut off half way left behind,
     so that its migration can build them again; never one being built right now, by anyone
-    (pg_stat_progress_create_index). For migration environments, under their advisory lock.
+    (pg_stat_progress_create_index, or, for another role's, its table's lock in pg_locks). For migration environments, under their advisory lock.
 
     `concurrently` (the connection must be in autocommit) keeps the table's reads and writes
     going; else a plain DROP INDEX, in the caller's transaction. Returns the names dropped.
@@ -103,8 +103,11 @@ def drop_invalid_indexes(connection: Connection, concurrently: bool) -> list[str
             "JOIN pg_class c ON c.oid = i.indexrelid "
             "JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE NOT i.indisvalid AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
-            "AND n.nspname NOT LIKE 'pg\\_toast%' AND i.indexrelid NOT IN "
-            "(SELECT index_relid FROM pg_stat_progress_create_index)"
+            "AND n.nspname NOT LIKE 'pg\\_toast%' AND NOT EXISTS (SELECT FROM "
+            "pg_stat_progress_create_index p WHERE p.index_relid = i.indexrelid) "
+            # Another role's build is not in that view for us; its table lock is in pg_locks.
+            "AND NOT EXISTS (SELECT FROM pg_locks l WHERE l.relation = i.indrelid AND "
+            "l.mode = 'ShareUpdateExclusiveLock' AND l.granted AND l.pid <> pg_backend_pid())"
         )
     ).all()
     for name in names:
