@@ -8,7 +8,7 @@ git clone --quiet "$(cd "$(dirname "$0")/.." && pwd)" "$copy"
 cd "$copy"
 
 make remove-sample
-make down v=1
+make down v=1 confirm=1
 cat >> web/models.py <<'PY'
 
 from sqlalchemy.orm import Mapped, mapped_column
