@@ -33,7 +33,7 @@ ENV      = $(if $(post),-n post)
 # The image `make build` makes: compose names it after the project (<folder>-web:latest).
 WEB_IMAGE ?= $(shell $(COMPOSE) config --images 2>/dev/null | grep -e '-web:')
 PGBOUNCER_IMAGE ?= $(shell $(COMPOSE) config --images 2>/dev/null | grep -e '-pgbouncer:')
-DB_IMAGE ?= $(shell $(COMPOSE) config --images 2>/dev/null | grep -e '-db:')
+DB_IMAGE ?= $(shell $(COMPOSE) config --images 2>/dev/null | grep -m1 -e '-db:')
 # uv, pinned once: the Dockerfile's ARG UV_VERSION.
 UV_VERSION := $(shell sed -n 's/^ARG UV_VERSION=//p' Dockerfile)
 # uv in a throwaway python container, as you (uv.lock stays yours); needs no image of ours,

@@ -12,8 +12,8 @@ fail() { echo "error: $*" >&2; exit 2; }
 # The driver runs in the tools image `make build` makes (the repository is mounted, so the
 # code is the working tree's), on the throwaway project's network; the database in its db image.
 images=$(docker compose --profile tools config --images)
-tools_image=$(echo "$images" | grep -e '-tools:') || fail "no tools image in docker compose's configuration"
-db_image=$(echo "$images" | grep -e '-db:') || fail "no db image in docker compose's configuration"
+tools_image=$(echo "$images" | grep -m1 -e '-tools:') || fail "no tools image in docker compose's configuration"
+db_image=$(echo "$images" | grep -m1 -e '-db:') || fail "no db image in docker compose's configuration"
 project="$(basename "$PWD" | tr -c 'a-z0-9_\n-' '_')-rehearse"
 stack() { REHEARSE_TOOLS_IMAGE=$tools_image REHEARSE_DB_IMAGE=$db_image docker compose --progress quiet \
     -p "$project" -f docker-compose.yml -f scripts/rehearse.compose.yml "$@"; }
