@@ -272,7 +272,7 @@ def test_a_migration_client_cut_off_the_network_frees_the_lock_within_a_minute(
         ),
         ({"DATABASE_URL": "postgresql://nobody@db:5432/app"}, "nobody"),
         ({"DATABASE_URL": "postgres//db/app"}, "DATABASE_URL is malformed"),
-        ({"SECRET_KEY": ""}, "SECRET_KEY is not set"),
+        ({"SECRET_KEY": "", "SECRET_KEY_FILE": ""}, "SECRET_KEY is not set"),
     ],
     ids=["wrong-password", "wrong-database", "wrong-user", "malformed-url", "no-secret-key"],
 )

@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from logging.config import fileConfig
 
 import alembic_postgresql_enum  # noqa: F401 (on import, autogenerate compares enums' values)
@@ -161,19 +161,27 @@ SESSION_SETTINGS = (
 
 def drop_leftover_indexes(connection: Connection, own: bool) -> None:
     """A CREATE INDEX CONCURRENTLY cut off half way (a stop, a lost node, the deadline) left
-    an INVALID index under its name: dropped, so that its revision builds it again."""
+    an INVALID index under its name: dropped, so that its revision builds it again. On our
+    own connection, waiting at most DROP_LOCK_TIMEOUT for the table's other transactions,
+    so that a stop or a failed start never waits on them: the next run drops what is left."""
     level = connection.default_isolation_level
-    if own:
-        connection.execution_options(isolation_level="AUTOCOMMIT")
     try:
+        if own:
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+            connection.execute(text(f"SET lock_timeout = '{DROP_LOCK_TIMEOUT}'"))
         for name in drop_invalid_indexes(connection, concurrently=own):
             logger.info("dropped the invalid index %s (a build cut off)", name)
     except Exception as exc:  # the next run tries again
         logger.warning("could not drop INVALID indexes: %s", str(exc).splitlines()[0])
     finally:
         if own:
-            connection.commit()  # ends SQLAlchemy's transaction object, as in migration_lock
+            with suppress(Exception):  # a connection lost is the caller's to report
+                connection.execute(text(SESSION_SETTINGS[0]))  # the migration's lock_timeout
+                connection.commit()  # ends SQLAlchemy's transaction object, as in migration_lock
             connection.execution_options(isolation_level=level)
+
+
+DROP_LOCK_TIMEOUT = "1s"
 
 
 @contextmanager
