@@ -7,6 +7,14 @@ import pytest
 from harness import swarm as swarm_helpers
 from harness.compose import Stack, probe_overlay
 
+SWARM_MODULES = ("test_swarm.py", "test_swarm_connections.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The swarm modules last: after a swarm is left, this engine's (Docker 20.10) older
+    compose networks may stop resolving names, which the compose suites rely on."""
+    items.sort(key=lambda item: item.path.name in SWARM_MODULES)
+
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:

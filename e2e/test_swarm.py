@@ -279,13 +279,13 @@ def test_rolling_schema_change_without_a_failed_request_then_a_failed_migration_
 
 
 def test_post_deploy_revisions_run_after_the_rollout_and_an_overrun_rolls_back(swarm: None) -> None:
-    """On the stack the test above leaves (v2 serving, v1's 20 items): v4's code no longer
-    reads created_at; it brings a deploy-time revision and two post-deploy ones, the drop of
-    created_at, which v2 still reads, and an index whose build takes INDEX_SECONDS, longer
+    """On the stack the test above leaves (v1 serving after the rollback, on v2's schema):
+    v4's code no longer reads created_at; it brings a deploy-time revision and two post-deploy
+    ones, the drop of created_at, which v1 and v2 still read, and an index whose build takes INDEX_SECONDS, longer
     than the replicas' healthcheck window (START_PERIOD, then 16 failed checks a second
     apart). v5 builds the same kind of index in a deploy-time revision, with
     MIGRATE_ON_START_TIMEOUT=5."""
-    assert_all_replicas_on("swarm-v2")  # the stack the test above leaves: run the file whole
+    assert_all_replicas_on("swarm-v1")  # the stack the test above leaves: run the file whole
     os.environ["WEB_START_PERIOD"] = START_PERIOD  # the stack's healthcheck, for every deploy
     try:
         release_v4_v5()
@@ -304,14 +304,14 @@ def test_post_deploy_revisions_run_after_the_rollout_and_an_overrun_rolls_back(s
         assert update_state() == "completed"
         assert_all_replicas_on("swarm-v4")
 
-        # The job started after the last v2 replica had gone, and after the update completed.
+        # The job started after the last v1 replica had gone, and after the update completed.
         job_started = when(seen["task"]["CreatedAt"])
-        v2_gone = max(
+        v1_gone = max(
             when(task["Status"]["Timestamp"])
             for task in tasks(WEB)
-            if task["Spec"]["ContainerSpec"]["Image"].endswith(":swarm-v2")
+            if task["Spec"]["ContainerSpec"]["Image"].endswith(":swarm-v1")
         )
-        assert job_started > v2_gone, (job_started, v2_gone)
+        assert job_started > v1_gone, (job_started, v1_gone)
         # Not killed, and no healthcheck to kill it: it ran longer than a replica may be unready.
         assert seen["container"]["Config"]["Healthcheck"]["Test"] == ["NONE"]
         window = float(START_PERIOD.rstrip("s")) + 16
