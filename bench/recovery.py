@@ -3,7 +3,7 @@ the recovery point of a database volume destroyed under steady writes.
 
 Runs on the host (make e2e's venv) as its own compose project, `fabench-recovery`: the
 database image (db/Dockerfile) and its backup service, the app's tables migrated and filled
-with a million rows each by the rehearsal's own generator (web/ops/rehearse.py). Then, once
+with a million rows each by the rehearsal's own generator (web/ops/rehearse/fill.py). Then, once
 each: a full pgBackRest backup (time, repository size) beside pg_dump -Fc (time, file size),
 and a restore of each: make restore-check (restore, WAL replay, start) beside pg_restore
 into an empty database. Last, the destroyed volume: writes every 50 ms, db killed and its
@@ -28,18 +28,6 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ["docker", "compose", "-p", PROJECT, "-f", "docker-compose.yml"]
 COMPOSE += ["-f", "e2e/compose.unpublished.yml"]
 ARCHIVE_TIMEOUT = 60  # db/Dockerfile's archive_timeout
-FILL = """
-import sys
-from contextlib import closing
-import psycopg2
-from web.base.config import load_settings
-from web.ops.rehearse import fill, plan_values, read_tables
-settings = load_settings()
-kwargs = {**settings.connect_args(), **settings.migration_database.connect_kwargs()}
-with closing(psycopg2.connect(**kwargs)) as connection:
-    connection.autocommit = True  # fill() runs VACUUM
-    fill(connection, plan_values(read_tables(connection)), int(sys.argv[1]))
-"""
 
 
 def log(message: str) -> None:
@@ -97,7 +85,16 @@ def filled_stack() -> None:
     compose("stop", "backup")  # its schedule would not run during the bench anyway
     compose("run", "--rm", "--no-deps", "tools", "alembic", "upgrade", "head")
     started = time.monotonic()
-    compose("run", "--rm", "--no-deps", "tools", "python", "-c", FILL, str(ROWS))
+    compose(
+        "run",
+        "--rm",
+        "--no-deps",
+        "tools",
+        "python",
+        "-m",
+        "web.ops.rehearse.fill",
+        f"--rows={ROWS}",
+    )
     log(f"filled the app's tables with {ROWS:,} rows each in {time.monotonic() - started:.0f} s")
 
 
