@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 import urllib.error
@@ -55,6 +56,18 @@ def fail_the_first():
         return
     os._exit(3)
 os.register_at_fork(after_in_child=fail_the_first)
+"""
+
+# The same, with a route that takes SLOW seconds and notes when it began.
+SLOW = 6.0
+APP_WITH_A_SLOW_ROUTE = f"""{APP_WITH_AN_EXIT_HANDLER}
+import time
+flask_app = app
+def app(environ, start_response):
+    if environ["PATH_INFO"] == "/slow":
+        (marks / "slow-began").touch()
+        time.sleep({SLOW})
+    return flask_app(environ, start_response)
 """
 
 
@@ -228,3 +241,35 @@ def test_metrics_add_up_every_worker(tmp_path: Path, test_database: str) -> None
     lines = [json.loads(line) for line in log.read_text().splitlines()]  # every line written
     assert sum(line.get("route") == "unmatched" for line in lines) == requests
     assert any("Booting worker" in line["message"] for line in lines)
+
+
+def test_a_stopping_server_refuses_new_connections_and_finishes_its_request(
+    tmp_path: Path, test_database: str
+) -> None:
+    """After SIGTERM, while a request is still under way, a new connection is refused (a
+    proxy tries the next container) rather than accepted and reset at the worker's exit
+    (web/container/worker.py); the request under way is answered."""
+    server = serve_with_exit_marks(APP_WITH_A_SLOW_ROUTE, tmp_path, test_database)
+    try:
+        wait_until(lambda: answers(f"http://127.0.0.1:{PORT}/healthz"), "gunicorn serving")
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            slow = pool.submit(urllib.request.urlopen, f"http://127.0.0.1:{PORT}/slow", timeout=30)
+            wait_until((tmp_path / "marks" / "slow-began").exists, "the slow request")
+            server.send_signal(signal.SIGTERM)
+            refused = False
+            deadline = time.monotonic() + SLOW - 1  # a generous bound, inside the request
+            while not refused and time.monotonic() < deadline:
+                try:
+                    socket.create_connection(("127.0.0.1", PORT), timeout=1).close()
+                except ConnectionRefusedError:
+                    refused = True
+                time.sleep(0.05)
+            assert refused, "connections were still accepted while the stop was under way"
+            assert not slow.done(), "the slow request ended before the refusal was seen"
+            with pytest.raises(urllib.error.HTTPError) as answered:
+                slow.result(timeout=30)
+            assert answered.value.code == 404  # the app's own answer to /slow
+    finally:
+        if server.poll() is None:
+            server.send_signal(signal.SIGTERM)
+        output_at_exit(server)

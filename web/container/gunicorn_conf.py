@@ -30,8 +30,9 @@ gc.disable()
 
 bind = f"0.0.0.0:{_settings.port}"
 workers = _settings.web_concurrency
-# Threads let a worker overlap database waits and keep client connections alive.
-worker_class = "gthread"
+# Threads let a worker overlap database waits and keep client connections alive; this
+# gthread worker refuses new connections as soon as it is stopping (web/container/worker.py).
+worker_class = "web.container.worker.Worker"
 threads = _settings.gunicorn_threads
 timeout = _settings.gunicorn_timeout
 graceful_timeout = _settings.gunicorn_graceful_timeout
