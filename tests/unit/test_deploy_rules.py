@@ -8,7 +8,6 @@ from web.base.config import load_settings
 from web.base.paths import ROOT
 from web.base.revisions import applied, pending
 from web.ops.orchestrator import runnable
-from web.ops.upgrade import APP_PORT
 
 DEFAULTS = load_settings({"DATABASE_URL": "postgresql://u@h/d", "SECRET_KEY": "k"})
 # Seconds for the app's import and gunicorn's start, on top of the start-up step.
@@ -66,8 +65,3 @@ def test_applied_and_pending_revisions() -> None:
     assert pending(graph, ("b",)) == ["c"]
     assert pending(graph, ()) == ["a", "b", "c"]
     assert pending(graph, ("zzz",)) == []  # a database ahead of this code
-
-
-def test_make_upgrade_dials_the_apps_port() -> None:
-    assert DEFAULTS.port == APP_PORT
-    assert f"{{$UPSTREAMS:web:{APP_PORT}}}" in (ROOT / "deploy" / "Caddyfile").read_text()

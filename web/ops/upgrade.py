@@ -2,21 +2,16 @@
 
     python3 -m web.ops.upgrade [--no-build] [--timeout SECONDS]
 
-Behind the proxy (compose.proxy.yml: Caddy in front, web unpublished), as kamal-proxy and
-docker-rollout do it: build the image, start a new web container beside each running one
-(same compose project: `up --scale --no-recreate`), wait until each answers /readyz (its
-start-up step has migrated), point the proxy at them alone, stop the old ones (in-flight
-requests finish: gunicorn's graceful stop) and remove them, and point the proxy back at
-deploy/Caddyfile's `web:8000`, which then names the new containers only.
-
-No proxy change happens before a new container is ready, none at all when it never is: a
-container listens only once its start-up step has migrated, and Caddy dials `web:8000`
-through Go's dialer, which tries the name's next address when one refuses the connection,
-so until then every request reaches an old container. (Each `caddy reload` is graceful for
-requests under way, but it closes idle client connections, which a client may be reusing
-at that moment; Caddy's active health checks do not cover upstreams found through DNS.)
-Traffic moves to the new containers, by name, before the old ones stop, so that none of the
-proxy's pooled connections to a stopping container is reused.
+Behind the proxy (compose.proxy.yml: Caddy in front, web unpublished), as docker-rollout
+does it: build the image, start a new web container beside each running one (same compose
+project: `up --scale --no-recreate`), wait until each answers /readyz (its start-up step
+has migrated), then stop the old ones and remove them. Caddy's configuration never changes
+(a reload would close idle client connections): it dials `web:8000` through Go's dialer,
+which tries the name's next address when one refuses the connection. A new container
+listens only once it has migrated; a stopping one refuses new connections at once and
+finishes those under way (web/container/worker.py); Caddy closes its idle connections to
+the app before gunicorn would (deploy/Caddyfile). So every request reaches a container that
+serves it.
 
 If a new container never becomes ready, the old ones keep serving, the new ones are removed,
 a tag this build moved points at the old image again, and it exits 1 with the reason from
@@ -44,17 +39,7 @@ from web.ops.orchestrator import (
 )
 
 TOOL = "upgrade"
-# The app's port in its container (PORT's default, web/base/config.py; deploy/Caddyfile's).
-APP_PORT = 8000
 TIMEOUT = "how long a new container may take to become ready (default 180)"
-RELOAD = ("caddy", "reload", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile")
-
-
-def route_to(proxy: dict, containers: list[dict] | None) -> None:
-    """Point Caddy at `containers`, by name (None: deploy/Caddyfile's own upstream)."""
-    upstreams = " ".join(f"{name(c)}:{APP_PORT}" for c in containers or [])
-    env = ["-e", f"UPSTREAMS={upstreams}"] if upstreams else []
-    run("docker", "exec", *env, proxy["Id"], *RELOAD)
 
 
 def ready(container: dict) -> bool:
@@ -96,8 +81,7 @@ def wait_ready(containers: list[dict], timeout: float) -> None:
 
 def upgrade(project: Project, built: float, moved_tag: bool, timeout: float) -> None:
     olds = project.containers("web")
-    proxies = project.containers("proxy")
-    if not proxies:
+    if not project.containers("proxy"):
         say(
             TOOL,
             "no proxy in front (compose.proxy.yml is not in use): web publishes "
@@ -107,7 +91,6 @@ def upgrade(project: Project, built: float, moved_tag: bool, timeout: float) -> 
         project.compose("up", "-d", "--no-deps", "--wait", "--wait-timeout", f"{timeout:g}", "web")
         say(TOOL, "done: web runs the image it names")
         return
-    proxy = proxies[0]
     if any(c["HostConfig"].get("PortBindings") for c in olds):
         raise OpsError("web publishes a host port, so a second one cannot start beside it")
     before = {c["Id"] for c in olds}
@@ -130,12 +113,10 @@ def upgrade(project: Project, built: float, moved_tag: bool, timeout: float) -> 
             f"{exc}; the old container(s) keep serving, the new removed. Its log:\n  {reasons}"
         ) from None
     ready_after = time.monotonic() - built
-    route_to(proxy, news)
-    say(TOOL, f"traffic on {', '.join(map(name, news))}; stopping {', '.join(map(name, olds))}")
+    say(TOOL, f"{', '.join(map(name, news))} ready; stopping {', '.join(map(name, olds))}")
     run("docker", "stop", *(c["Id"] for c in olds), timeout=120)
     run("docker", "rm", *(c["Id"] for c in olds))
     gone = time.monotonic() - built
-    route_to(proxy, None)
     say(
         TOOL,
         f"done: new container(s) ready {ready_after:.1f} s and the old ones gone "
