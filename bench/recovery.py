@@ -17,16 +17,14 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 from bench.report import Row, check, print_rows
+from harness.compose import ROOT, Stack
 
 SHORT = os.environ.get("BENCH_SHORT") == "1"
 ROWS = 10_000 if SHORT else 1_000_000
 PROJECT = "fabench-recovery"
-ROOT = Path(__file__).resolve().parent.parent
-COMPOSE = ["docker", "compose", "-p", PROJECT, "-f", "docker-compose.yml"]
-COMPOSE += ["-f", "e2e/compose.unpublished.yml"]
+STACK = Stack(ROOT / "e2e" / "compose.unpublished.yml", project=PROJECT)
 ARCHIVE_TIMEOUT = 60  # db/Dockerfile's archive_timeout
 
 
@@ -34,20 +32,8 @@ def log(message: str) -> None:
     print(f"bench: {message}", file=sys.stderr, flush=True)
 
 
-def compose(*args: str, timeout: float = 900, stdin: str | None = None) -> str:
-    result = subprocess.run(
-        [*COMPOSE, *args],
-        cwd=ROOT,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        env={**os.environ, "COMPOSE_PROJECT_NAME": PROJECT},
-    )
-    if result.returncode != 0:
-        raise SystemExit(f"bench: {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result.stdout
+def compose(*args: str, timeout: float = 900) -> str:
+    return STACK.compose(*args, timeout=timeout).stdout
 
 
 def timed(*args: str) -> tuple[float, str]:
@@ -161,7 +147,7 @@ def recovery_point() -> list[Row]:
             try:
                 sql(f"INSERT INTO bench_writes VALUES ({n})")  # noqa: S608 (a counter)
                 acknowledged[n] = time.time()
-            except SystemExit:
+            except AssertionError:
                 return  # the database is gone
             time.sleep(0.05)
 
@@ -174,12 +160,11 @@ def recovery_point() -> list[Row]:
     writer.join(timeout=30)
     compose("rm", "--stop", "--force", "db", "backup")
     subprocess.run(["docker", "volume", "rm", f"{PROJECT}_db-data"], check=True, timeout=60)
-    env = {**os.environ, "COMPOSE_PROJECT_NAME": PROJECT}
     started = time.monotonic()
     subprocess.run(
         ["sh", "deploy/recover.sh", "", ""],
         cwd=ROOT,
-        env=env,
+        env=STACK.env,
         check=True,
         timeout=900,
         capture_output=True,

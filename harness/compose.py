@@ -103,19 +103,19 @@ def probe_overlay() -> Path:
 class Stack:
     """One compose project; every call is bounded in time."""
 
-    def __init__(self, *overlays: Path) -> None:
+    def __init__(self, *overlays: Path, project: str = PROJECT) -> None:
         files = [ROOT / "docker-compose.yml", *overlays]
         self.base = [
             "docker",
             "compose",
             "-p",
-            PROJECT,
+            project,
             *(arg for f in files for arg in ("-f", str(f))),
         ]
         self.env = {
             **os.environ,
             **caddy_env(),
-            "COMPOSE_PROJECT_NAME": PROJECT,
+            "COMPOSE_PROJECT_NAME": project,
             "WEB_PORT": str(PORT),
         }
 
