@@ -19,6 +19,7 @@ from harness.proxy import behind_the_proxy, caddy_ca
 from harness.revisions import PROBE_REVISION
 from harness.upgrade import IMAGE, Logs, Traffic, make, release, upgrade, web_containers
 from harness.waiting import answers
+from web.ops.orchestrator import inspect
 
 V2 = {"upgradev2": (PROBE_REVISION, 'op.execute("ALTER TABLE probe_items ADD COLUMN legacy text")')}
 V3 = {
@@ -40,6 +41,15 @@ def column_exists(stack: Stack, column: str) -> bool:
         f"WHERE table_name = 'probe_items' AND column_name = '{column}'"
     )
     return found == "1"
+
+
+def test_what_is_gone_since_it_was_listed_is_left_out(running: Stack) -> None:
+    """The tools list what runs, then inspect it: a task swarm pruned from its history or a
+    container removed in between has ended, and is left out rather than failing the command."""
+    [web] = web_containers(running)
+    gone = "0123456789ab"
+    assert [found["Id"][:12] for found in inspect(gone, web, gone)] == [web[:12]]
+    assert inspect(gone) == []
 
 
 def test_without_the_proxy_it_says_it_recreates_web_with_a_gap(running: Stack) -> None:

@@ -80,7 +80,14 @@ def logs(container: str, tail: int = 200) -> str:
 
 
 def inspect(*ids: str) -> list[dict]:
-    return json.loads(run("docker", "inspect", *ids)) if ids else []
+    """What Docker records of each of `ids` that still exists: one listed a moment ago may be
+    gone (a task swarm pruned from its history, a container removed), and has ended."""
+    try:
+        return json.loads(run("docker", "inspect", *ids)) if ids else []
+    except OpsError as exc:
+        if "No such object" not in str(exc):
+            raise
+        return [] if len(ids) == 1 else [found for one in ids for found in inspect(one)]
 
 
 @dataclass
@@ -96,10 +103,10 @@ class Project:
     def running(cls) -> Project:
         """The project `docker compose` names here (COMPOSE_FILE, .env and the folder, as
         every make target), read from its running web containers."""
-        ids = run("docker", "compose", "ps", "-q", "--status", "running", "web").split()
-        if not ids:
+        found = inspect(*run("docker", "compose", "ps", "-q", "--status", "running", "web").split())
+        if not found:
             raise OpsError("no web container of this compose project runs: start it first")
-        labels = inspect(ids[0])[0]["Config"]["Labels"]
+        labels = found[0]["Config"]["Labels"]
         return cls(
             name=labels["com.docker.compose.project"],
             files=labels["com.docker.compose.project.config_files"].split(","),

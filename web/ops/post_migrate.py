@@ -210,7 +210,7 @@ def job(stack: str, spec: dict, image: str, target: str) -> int:
     try:
         while time.monotonic() - started < JOB_SECONDS:
             ids = run("docker", "service", "ps", "-q", job_name).split()
-            task = inspect(*ids)[0] if ids else {}
+            task = (inspect(*ids) or [{}])[0]
             state = task.get("Status", {}).get("State", "")
             container = task.get("Status", {}).get("ContainerStatus", {}).get("ContainerID")
             if container and follower is None:

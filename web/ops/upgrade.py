@@ -45,8 +45,8 @@ TIMEOUT = "how long a new container may take to become ready (default 180)"
 def ready(container: dict) -> bool:
     """Its own healthcheck passes (/readyz answers 200), run now rather than at Docker's next
     interval. An error once it has stopped or restarted: its start-up step failed."""
-    now = inspect(container["Id"])[0]
-    if now["State"]["Status"] != "running" or now["RestartCount"]:
+    now = inspect(container["Id"])
+    if not now or now[0]["State"]["Status"] != "running" or now[0]["RestartCount"]:
         raise OpsError(f"{name(container)} stopped: its start-up step failed")
     return succeeds("docker", "exec", container["Id"], "python", "-m", "web.container.healthcheck")
 
