@@ -33,6 +33,7 @@ from web.app.db import db, drop_invalid_indexes, migration_engine
 from web.base.config import ConfigError
 from web.base.logs import configure as configure_logging
 from web.base.paths import VERSIONS_DIR
+from web.base.quoting import literal
 from web.base.revisions import (
     BACKFILL_CHECKPOINTS,
     MIGRATION_LOCK_KEY,
@@ -95,10 +96,6 @@ def add_enum_values(autogen_context, op: AddEnumValuesOp) -> list[str]:
                 sql += f" BEFORE {literal(anchor)}"
             lines.append(f"    op.execute({sql!r})")
     return [*lines, ""]  # the empty line ends the block
-
-
-def literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 # Tables autogenerate leaves alone: both environments' version tables (Alembic skips only

@@ -10,23 +10,16 @@ head writes nothing. Standard library only: the start-up step imports no SQLAlch
 from __future__ import annotations
 
 from web.base.config import Settings
+from web.base.quoting import identifier, literal
+from web.base.revisions import VERSION_TABLE
 
 DML = "SELECT, INSERT, UPDATE, DELETE"
-VERSION_TABLE = "alembic_version"
 
 
 def runtime_role(settings: Settings) -> str | None:
     """The role requests log in as, when it is not the one migrations use; else None."""
     runtime, owner = settings.database.user, settings.migration_database.user
     return runtime if runtime and owner and runtime != owner else None
-
-
-def identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def grants(database: str, runtime: str) -> list[str]:

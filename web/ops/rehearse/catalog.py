@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import psycopg2
 from psycopg2 import sql
 
+from web.base.quoting import literal
 from web.ops.rehearse import RehearsalError, say
 
 TABLES_QUERY = """
@@ -102,10 +103,6 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def quote_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"  # standard_conforming_strings: on by default
-
-
 # The value of row number `i` for a column, by (pg_type.typcategory, type name); None: any
 # other type of that category. Distinct per row where the type allows, so unique
 # constraints hold. {literal}: a text literal naming the column; {type}: its type.
@@ -134,8 +131,8 @@ def value_for(table: str, column: Column) -> str | None:
     template = VALUES.get((column.category, column.typname)) or VALUES.get((column.category, None))
     if template is None:
         return None
-    literal = quote_literal(f"{table}.{column.name}-")
-    expression = template.format(literal=literal, type=column.type)
+    prefix = literal(f"{table}.{column.name}-")
+    expression = template.format(literal=prefix, type=column.type)
     if column.category == "S" and column.typmod > 4:  # varchar(n), char(n): the last n
         expression = f"right({expression}, {column.typmod - 4})"
     return f"({expression})::{column.type}"
